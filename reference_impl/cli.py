@@ -1,0 +1,180 @@
+"""The command-line arguments and the ``main`` functions that the scripts in ``scripts/`` share.
+
+Every script follows one policy for bad input: strict by default (the first malformed
+line stops the run with ``file:line: reason``, exit status 1, nothing written), and
+``--skip-invalid`` to write the valid records and reject the rest, each with its reason,
+into a rejects file beside the output. Flags are spelled with dashes; the underscore
+spellings of the seed pages (``--min_reward``) work too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["flag", "add_io_arguments", "prepare_parser", "options_from_args", "prepare_main", "fail"]
+
+
+def flag(name: str) -> list[str]:
+    """Both spellings of a flag.
+
+    >>> flag("min-reward")
+    ['--min-reward', '--min_reward']
+    """
+    dashed = "--" + name.replace("_", "-")
+    underscored = "--" + name.replace("-", "_")
+    return [dashed] if dashed == underscored else [dashed, underscored]
+
+
+def add_io_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--input``, ``--output``, ``--skip-invalid`` and ``--progress``, the same in every script."""
+    parser.add_argument("--input", nargs="+", required=True, metavar="ROLLOUTS",
+                        help="rollout JSONL files (.jsonl or .jsonl.gz), read in order")
+    parser.add_argument("--output", required=True, help="the file to write; never one of the inputs")
+    parser.add_argument(*flag("skip-invalid"), dest="skip_invalid", action="store_true",
+                        help="write the valid records and put each malformed line, with its reason, "
+                             "into <output>.rejects.jsonl (default: stop at the first one)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: only on a terminal)")
+
+
+def prepare_parser(target: str) -> argparse.ArgumentParser:
+    """The parser of ``prepare_for_<target>.py``."""
+    from .formats import TARGETS
+
+    algorithms = TARGETS[target]
+    lines = "\n".join(f"  {name:5} {a.summary}" for name, a in algorithms.items())
+    parser = argparse.ArgumentParser(
+        prog=f"prepare_for_{target}.py" if target != "custom" else "prepare_custom.py",
+        description=f"Convert NeMo Gym rollouts into {target} training data.\n\nalgorithms:\n{lines}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_io_arguments(parser)
+    if target == "custom":
+        parser.add_argument("--mapping", required=True, help="a YAML file: fields: {column: source}")
+        parser.set_defaults(algorithm="mapping")
+    else:
+        default = "sft" if "sft" in algorithms else next(iter(algorithms))
+        parser.add_argument("--algorithm", choices=list(algorithms), default=default,
+                            help=f"the training algorithm the data is for (default: {default})")
+    parser.add_argument("--reasoning", choices=["keep", "drop"], default="keep",
+                        help="keep the model's reasoning as reasoning_content on its turn, or drop it")
+    parser.add_argument(*flag("reward-component"), dest="reward_component",
+                        help="use this reward_components key instead of reward (preference pairs, KTO)")
+    parser.add_argument(*flag("min-margin"), dest="min_margin", type=float, default=0.0,
+                        help="preference pairs need a reward gap greater than this (default: 0, no ties)")
+    parser.add_argument(*flag("kto-threshold"), dest="kto_threshold", type=float, default=0.5,
+                        help="KTO: reward >= this is desirable (default: 0.5)")
+    parser.add_argument(*flag("ground-truth-field"), dest="ground_truth_field", default="expected_answer",
+                        help="the record field holding the answer rewards check (default: expected_answer)")
+    parser.add_argument(*flag("task-fields"), dest="task_fields",
+                        help="comma-separated record fields to keep as task columns (default: the known ones)")
+    parser.add_argument(*flag("agent-name"), dest="agent_name",
+                        help="NeMo Gym agent for rows without agent_ref (NeMo RL GRPO)")
+    parser.add_argument(*flag("data-source"), dest="data_source",
+                        help="VeRL data_source / OpenRLHF datasource (default: nemo_gym/<agent name>)")
+    parser.add_argument("--split", default="train", help="split name for VeRL's extra_info")
+    if target == "trl":
+        parser.add_argument(*flag("prompt-completion"), dest="prompt_completion", action="store_true",
+                            help="SFT as prompt/completion instead of messages")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace):
+    """Build {class}`~reference_impl.formats.ConvertOptions` from parsed arguments."""
+    from .formats import ConvertOptions
+    from .messages import MessageOptions
+
+    mapping = None
+    if getattr(args, "mapping", None):
+        from .formats.custom import load_mapping
+
+        mapping = load_mapping(args.mapping)
+    return ConvertOptions(
+        messages=MessageOptions(reasoning=args.reasoning),
+        reward_component=args.reward_component,
+        kto_threshold=args.kto_threshold,
+        min_margin=args.min_margin,
+        task_fields=tuple(f.strip() for f in args.task_fields.split(",") if f.strip()) if args.task_fields else None,
+        ground_truth_field=args.ground_truth_field,
+        agent_name=args.agent_name,
+        data_source=args.data_source,
+        split=args.split,
+        prompt_completion=getattr(args, "prompt_completion", False),
+        mapping=mapping,
+    )
+
+
+def fail(message: str, status: int = 1) -> int:
+    """Print ``error: message`` on standard error and return the exit status."""
+    print(f"error: {message}", file=sys.stderr)
+    return status
+
+
+def check_inputs(paths: Sequence[str]) -> str | None:
+    """Why the input files cannot be read, or ``None``.
+
+    >>> check_inputs(["no/such/file.jsonl"])
+    'no/such/file.jsonl: no such file'
+    """
+    for path in paths:
+        p = Path(path)
+        if not p.exists():
+            return f"{path}: no such file"
+        if p.is_dir():
+            return f"{path}: is a folder, not a rollout file"
+    return None
+
+
+def run_and_report(inputs, output, converter, args, description: dict, writer=None) -> int:
+    """Run a conversion with the bad-input policy, print its counts, and return the exit status."""
+    from .io import OutputExistsAsInput
+    from .pipeline import InvalidInput, run
+
+    problem = check_inputs(inputs)
+    if problem:
+        return fail(problem)
+    try:
+        result = run(inputs, output, converter, skip_invalid=args.skip_invalid,
+                     description=description, progress=args.progress, write_rows=writer)
+    except InvalidInput as exc:
+        return fail(f"{exc}\nnothing was written; fix the line, or rerun with --skip-invalid "
+                    f"to write the valid records and list the rejected ones in "
+                    f"{Path(output).stem}.rejects.jsonl")
+    except OutputExistsAsInput as exc:
+        return fail(str(exc))
+    print(result.tally.report())
+    print(f"wrote {output}")
+    if result.rejects:
+        print(f"rejected lines, with their reasons: {result.rejects}")
+    print(f"manifest: {result.manifest}")
+    return 0
+
+
+def prepare_main(target: str, argv: Sequence[str] | None = None) -> int:
+    """The whole of ``prepare_for_<target>.py``: parse, convert, write, report.
+
+    Returns:
+        The exit status: 0 on success, 1 on bad input or a bad argument.
+    """
+    from .formats import get_algorithm
+    from .formats.custom import MappingError
+    from .io import open_writer
+
+    args = prepare_parser(target).parse_args(argv)
+    algorithm = get_algorithm(target, args.algorithm)
+    suffix = Path(args.output).suffix
+    if suffix not in algorithm.suffixes:
+        return fail(f"{target} {args.algorithm} is read from {' or '.join(algorithm.suffixes)} files; "
+                    f"--output {args.output} ends in {suffix or 'nothing'}")
+    try:
+        options = options_from_args(args)
+        converter = algorithm.converter(options)
+    except (MappingError, OSError) as exc:
+        return fail(str(exc))
+    schema = algorithm.parquet_schema() if algorithm.parquet_schema and suffix == ".parquet" else None
+    description = {"target": target, "algorithm": args.algorithm, "source": algorithm.source}
+    return run_and_report(args.input, args.output, converter, args, description,
+                          lambda path: open_writer(path, schema=schema))

@@ -1,0 +1,169 @@
+"""The training formats of NeMo RL, VeRL, OpenRLHF and TRL, behind one small interface.
+
+Each framework has a module (``trl``, ``nemo_rl``, ``verl``, ``openrlhf``, ``custom``)
+whose ``ALGORITHMS`` maps an algorithm name to an {class}`Algorithm`: a converter from
+rollouts to rows, and the file suffixes the framework's loader reads.
+
+>>> sorted(TARGETS)
+['custom', 'nemo_rl', 'openrlhf', 'trl', 'verl']
+>>> sorted(TARGETS["trl"])
+['dpo', 'grpo', 'kto', 'sft']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from ..messages import MessageOptions
+from ..pipeline import Converter, Tally
+
+__all__ = ["Algorithm", "ConvertOptions", "TARGETS", "get_algorithm", "UnknownFormat"]
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Options shared by the format writers; each uses the ones that apply to it.
+
+    Attributes:
+        messages: how to render trajectories as chat messages.
+        reward_component: read the reward from this ``reward_components`` key.
+        kto_threshold: a rollout whose reward is at least this is "desirable" (KTO labels).
+        min_margin: the smallest reward gap that makes a preference pair (exclusive).
+        task_fields: the record fields that describe the task (``expected_answer``...);
+            ``None`` picks the known ones present in each record.
+        ground_truth_field: the field that holds the answer a reward function checks.
+        agent_name: the NeMo Gym agent for NeMo RL GRPO rows without ``agent_ref``.
+        data_source: VeRL ``data_source`` / OpenRLHF ``datasource``; ``None`` derives it.
+        ability: VeRL's ``ability`` tag.
+        split: the split name written into VeRL's ``extra_info``.
+        prompt_completion: write TRL SFT as ``prompt``/``completion`` instead of ``messages``.
+        mapping: the custom target's columns, ``{column: source}`` (see {mod}`reference_impl.formats.custom`).
+    """
+
+    messages: MessageOptions = field(default_factory=MessageOptions)
+    reward_component: str | None = None
+    kto_threshold: float = 0.5
+    min_margin: float = 0.0
+    task_fields: tuple[str, ...] | None = None
+    ground_truth_field: str = "expected_answer"
+    agent_name: str | None = None
+    data_source: str | None = None
+    ability: str = "nemo_gym"
+    split: str = "train"
+    prompt_completion: bool = False
+    mapping: dict | None = None
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One framework's format for one algorithm.
+
+    Attributes:
+        target: the framework (``trl``, ``verl``...).
+        name: the algorithm (``sft``, ``dpo``, ``grpo``...).
+        build: ``build(options)`` returns the {data}`~reference_impl.pipeline.Converter`.
+        suffixes: the output suffixes its loader reads; the first is the default.
+        summary: one line for ``--help`` and the docs.
+        source: the loader this format was read from (file and version).
+        parquet_schema: a function returning the ``pyarrow`` schema of the parquet file,
+            for formats whose rows must share one schema; ``None`` infers it.
+    """
+
+    target: str
+    name: str
+    build: Callable[[ConvertOptions], Converter]
+    suffixes: tuple[str, ...]
+    summary: str
+    source: str
+    parquet_schema: Callable[[], Any] | None = None
+
+    def converter(self, options: ConvertOptions = ConvertOptions()) -> Converter:
+        return self.build(options)
+
+
+class UnknownFormat(ValueError):
+    """An unknown target or algorithm; the message lists the known ones."""
+
+
+def get_algorithm(target: str, algorithm: str) -> Algorithm:
+    """Look up a format.
+
+    >>> get_algorithm("verl", "grpo").suffixes
+    ('.parquet', '.jsonl')
+    >>> get_algorithm("verl", "kto")
+    Traceback (most recent call last):
+    ...
+    reference_impl.formats.UnknownFormat: verl has no 'kto' format; it has: grpo, ppo, sft
+    """
+    if target not in TARGETS:
+        raise UnknownFormat(f"unknown target {target!r}; known: {', '.join(sorted(TARGETS))}")
+    algorithms = TARGETS[target]
+    if algorithm not in algorithms:
+        raise UnknownFormat(f"{target} has no {algorithm!r} format; it has: {', '.join(sorted(algorithms))}")
+    return algorithms[algorithm]
+
+
+def per_record(to_row: Callable[[dict, Tally], dict]) -> Converter:
+    """Make a converter from a function of one record.
+
+    The function returns the row, or raises {class}`~reference_impl.pipeline.Skip`.
+    Records that {func}`~reference_impl.rollouts.skip_reason` rules out are skipped first.
+    """
+    from ..pipeline import Skip
+    from ..rollouts import skip_reason
+
+    def convert(rollouts: Iterable, tally: Tally) -> Iterator[dict]:
+        for rollout in rollouts:
+            reason = skip_reason(rollout.record)
+            if reason is not None:
+                tally.skip(reason)
+                continue
+            try:
+                row = to_row(rollout.record, tally)
+            except Skip as skip:
+                tally.skip(skip.reason)
+                continue
+            tally.used += 1
+            yield row
+
+    return convert
+
+
+def per_task(to_row: Callable[[dict, Tally], dict]) -> Converter:
+    """Make a converter that writes one row per task (its prompt), from the task's first rollout.
+
+    Prompt datasets (GRPO, PPO) need each task once; a rollout needs no ``response`` or
+    ``reward`` to give its task's prompt.
+    """
+    from ..pairs import first_per_task
+    from ..pipeline import Skip
+
+    def convert(rollouts: Iterable, tally: Tally) -> Iterator[dict]:
+        for rollout in first_per_task(rollouts, tally):
+            try:
+                row = to_row(rollout.record, tally)
+            except Skip as skip:
+                tally.skip(skip.reason)
+                continue
+            tally.used += 1
+            yield row
+
+    return convert
+
+
+def first_value(*values: Any) -> Any:
+    """The first value that is not ``None``.
+
+    >>> first_value(None, "", "x")
+    ''
+    """
+    return next((v for v in values if v is not None), None)
+
+
+# The format modules use the names above, so they are imported last.
+from . import custom, nemo_rl, openrlhf, trl, verl  # noqa: E402
+
+TARGETS: dict[str, dict[str, Algorithm]] = {
+    module.TARGET: module.ALGORITHMS for module in (trl, nemo_rl, verl, openrlhf, custom)
+}

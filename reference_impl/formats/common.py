@@ -1,0 +1,106 @@
+"""Pieces that several formats share: the conversation of a rollout, its task fields, its reward."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..messages import chat_tool_schemas, rollout_messages
+from ..pipeline import Skip, Tally
+from ..rollouts import reward_of
+from . import ConvertOptions
+
+__all__ = ["conversation", "sft_messages", "task_fields", "reward_for", "KNOWN_TASK_FIELDS", "plain_messages"]
+
+KNOWN_TASK_FIELDS = (
+    "expected_answer",
+    "ground_truth",
+    "answer",
+    "solution",
+    "question",
+    "expected_action",
+    "expected_tool_name",
+    "expected_calls",
+    "instruction_id_list",
+    "kwargs",
+    "task_name",
+    "id",
+    "uuid",
+)
+"""Record fields that describe the task rather than one rollout's result.
+
+Verifiers add both kinds at the top level of a record: ``expected_answer`` is the task's,
+``extracted_answer`` or ``judge_evaluations`` are one rollout's. Only the first kind
+belongs in a prompt dataset."""
+
+
+def conversation(record: dict, options: ConvertOptions, tally: Tally) -> tuple[list[dict], list[dict], list[dict]]:
+    """The prompt messages, the trajectory messages and the chat tool schemas of a record.
+
+    What cannot be represented is counted in ``tally.dropped``.
+    """
+    prompt, trajectory = rollout_messages(record, options.messages, tally.dropped)
+    tools = chat_tool_schemas(record, tally.dropped)
+    return prompt, trajectory, tools
+
+
+def sft_messages(prompt: list[dict], trajectory: list[dict], tally: Tally) -> list[dict]:
+    """The whole conversation for SFT: it must end with an assistant turn.
+
+    Messages after the last assistant turn (a tool result the model never answered, in a
+    trajectory cut short) are dropped and counted.
+
+    Raises:
+        Skip: the trajectory has no assistant turn at all.
+
+    >>> t = Tally()
+    >>> sft_messages([{"role": "user", "content": "hi"}],
+    ...              [{"role": "assistant", "content": "", "tool_calls": []}, {"role": "tool", "content": "x"}], t)
+    [{'role': 'user', 'content': 'hi'}, {'role': 'assistant', 'content': '', 'tool_calls': []}]
+    >>> dict(t.dropped)
+    {'messages after the last assistant turn': 1}
+    """
+    last = max((i for i, m in enumerate(trajectory) if m["role"] == "assistant"), default=None)
+    if last is None:
+        raise Skip("no assistant turn in the trajectory")
+    if last + 1 < len(trajectory):
+        tally.dropped["messages after the last assistant turn"] += len(trajectory) - last - 1
+    return prompt + trajectory[: last + 1]
+
+
+def plain_messages(messages: list[dict]) -> list[dict]:
+    """Messages reduced to ``role`` and ``content`` (for prompt columns that hold only those).
+
+    >>> plain_messages([{"role": "user", "content": "hi", "name": "x"}])
+    [{'role': 'user', 'content': 'hi'}]
+    """
+    return [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
+
+
+def _column_value(value: Any) -> Any:
+    """Strings, numbers and booleans as they are; anything else as a JSON string (one type per column)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def task_fields(record: dict, options: ConvertOptions) -> dict:
+    """The task's fields of a record (for reward functions), each a scalar or a JSON string.
+
+    >>> task_fields({"expected_answer": "42", "extracted_answer": "41", "kwargs": [{"n": 1}]}, ConvertOptions())
+    {'expected_answer': '42', 'kwargs': '[{"n":1}]'}
+    >>> task_fields({"expected_answer": "42"}, ConvertOptions(task_fields=("expected_answer", "question")))
+    {'expected_answer': '42', 'question': None}
+    """
+    if options.task_fields is not None:
+        return {name: _column_value(record.get(name)) for name in options.task_fields}
+    return {name: _column_value(record[name]) for name in KNOWN_TASK_FIELDS if name in record}
+
+
+def reward_for(record: dict, options: ConvertOptions) -> float:
+    """The reward the options name (``reward`` or a component); {class}`Skip` when missing."""
+    value = reward_of(record, options.reward_component)
+    if value is None:
+        raise Skip(f"no reward component {options.reward_component!r}" if options.reward_component else "no reward")
+    return value

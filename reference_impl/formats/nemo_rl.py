@@ -1,0 +1,95 @@
+"""NeMo RL: SFT (``openai_format``), DPO (``PreferenceDataset``) and GRPO (NeMo Gym task rows).
+
+Read from ``NVIDIA-NeMo/RL`` (main, data code unchanged since v0.7.0; NeMo RL is not on
+PyPI, so its formats are checked against this schema rather than its loader):
+
+* ``nemo_rl/data/datasets/response_datasets/oai_format_dataset.py`` (``OpenAIFormatDataset``):
+  JSONL rows with ``messages`` whose last message is the assistant's (it asserts so), and
+  ``tools``;
+* ``nemo_rl/data/datasets/preference_datasets/preference_dataset.py``: ``context`` plus exactly
+  two ``completions`` ``{"rank", "completion"}``, the lower rank preferred, no ties;
+* ``nemo_rl/data/datasets/response_datasets/nemogym_dataset.py`` with
+  ``nemo_rl/environments/nemo_gym.py``: one NeMo Gym task per line,
+  ``responses_create_params`` (a dict, with flat Responses-API ``tools``) and
+  ``agent_ref.name``, which ``run_rollouts`` reads directly, plus the verifier's fields.
+"""
+
+from __future__ import annotations
+
+from ..pairs import preference_pairs
+from ..pipeline import Skip, Tally
+from ..rollouts import reward_of
+from . import Algorithm, ConvertOptions, per_record, per_task
+from .common import conversation, sft_messages, task_fields
+
+TARGET = "nemo_rl"
+SOURCE = "NVIDIA-NeMo/RL v0.7.0: nemo_rl/data/datasets/{response_datasets,preference_datasets}/, nemo_rl/environments/nemo_gym.py"
+
+
+def sft_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
+    """A rollout as an ``openai_format`` row: ``messages`` ending with the assistant, and ``tools``.
+
+    >>> rec = {"responses_create_params": {"input": "2+2?", "tools": []}, "reward": 1.0,
+    ...        "response": {"output": [{"type": "message", "role": "assistant", "content": "4"}]}}
+    >>> sft_row(rec, ConvertOptions(), Tally())
+    {'messages': [{'role': 'user', 'content': '2+2?'}, {'role': 'assistant', 'content': '4'}], 'tools': []}
+    """
+    prompt, trajectory, tools = conversation(record, options, tally)
+    return {"messages": sft_messages(prompt, trajectory, tally), "tools": tools}
+
+
+def dpo_converter(options: ConvertOptions):
+    """``PreferenceDataset`` rows: ``context`` and two ranked ``completions`` (rank 0 preferred)."""
+
+    def convert(rollouts, tally: Tally):
+        reward = lambda r: reward_of(r, options.reward_component)  # noqa: E731
+        for pair in preference_pairs(rollouts, tally, options.min_margin, reward):
+            context, chosen, _ = conversation(pair.chosen.record, options, tally)
+            _, rejected, _ = conversation(pair.rejected.record, options, tally)
+            yield {
+                "context": context,
+                "completions": [
+                    {"rank": 0, "completion": sft_messages([], chosen, tally)},
+                    {"rank": 1, "completion": sft_messages([], rejected, tally)},
+                ],
+            }
+
+    return convert
+
+
+
+def gym_task_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
+    """A rollout's task as a NeMo Gym row for ``NemoGymDataset``.
+
+    The request keeps its Responses-API shape (flat tools), without the ``null`` fields the
+    collector serialised; ``agent_ref`` is the record's, or ``options.agent_name``.
+
+    >>> row = gym_task_row({"responses_create_params": {"input": "2+2?", "tools": [], "temperature": None},
+    ...                     "agent_ref": {"name": "math_simple_agent"}, "expected_answer": "4", "reward": 1.0},
+    ...                    ConvertOptions(), Tally())
+    >>> row
+    {'responses_create_params': {'input': '2+2?', 'tools': []}, 'agent_ref': {'type': 'responses_api_agents', 'name': 'math_simple_agent'}, 'expected_answer': '4'}
+    """
+    params = {k: v for k, v in (record.get("responses_create_params") or {}).items() if v is not None}
+    name = options.agent_name or (record.get("agent_ref") or {}).get("name")
+    if not name:
+        raise Skip("no agent_ref.name (pass --agent_name)")
+    row = {"responses_create_params": params, "agent_ref": {"type": "responses_api_agents", "name": name}}
+    row.update({k: v for k, v in task_fields(record, options).items() if v is not None})
+    return row
+
+
+ALGORITHMS = {
+    "sft": Algorithm(
+        TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl",),
+        "openai_format rows: messages ending with the assistant turn, and tools", SOURCE,
+    ),
+    "dpo": Algorithm(
+        TARGET, "dpo", dpo_converter, (".jsonl",),
+        "PreferenceDataset rows: context + two ranked completions (best vs worst of a task)", SOURCE,
+    ),
+    "grpo": Algorithm(
+        TARGET, "grpo", lambda o: per_task(lambda r, t: gym_task_row(r, o, t)), (".jsonl",),
+        "NeMo Gym task rows (responses_create_params, agent_ref, verifier fields) for NemoGymDataset", SOURCE,
+    ),
+}

@@ -1,0 +1,203 @@
+"""Atomic JSONL and parquet writers, checksums and the run manifest.
+
+Every output is written to a temporary file beside its destination and renamed into
+place only when the run succeeds, so an interrupted run never leaves a half-written
+training file, and a failed one leaves nothing. Parquet is written in batches of rows
+(``pyarrow.parquet.ParquetWriter``), so memory stays flat however large the input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import orjson
+
+__all__ = [
+    "OutputExistsAsInput",
+    "same_file",
+    "AtomicWriter",
+    "JsonlWriter",
+    "ParquetWriter",
+    "open_writer",
+    "sha256_of",
+    "write_json",
+]
+
+
+class OutputExistsAsInput(ValueError):
+    """Raised when an output path is one of the input files."""
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same file (after resolving links).
+
+    >>> same_file("pyproject.toml", "./pyproject.toml")
+    True
+    >>> same_file("pyproject.toml", "does-not-exist.jsonl")
+    False
+    """
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+class AtomicWriter:
+    """A binary file written under a temporary name and renamed into place on success.
+
+    Use it as a context manager: leaving the block normally renames the file, leaving it
+    by an exception deletes the temporary file and leaves the destination as it was.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self.tmp_path = Path(tmp)
+        self.handle = os.fdopen(fd, "wb", buffering=1 << 20)
+        self.rows = 0
+
+    def commit(self) -> None:
+        self.handle.close()
+        os.replace(self.tmp_path, self.path)
+
+    def abort(self) -> None:
+        self.handle.close()
+        self.tmp_path.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+        return False
+
+
+class JsonlWriter(AtomicWriter):
+    """Write rows as JSON Lines (UTF-8, one object per line), atomically.
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
+    >>> with JsonlWriter(out) as w:
+    ...     w.write({"prompt": "2+2?", "completion": "4"})
+    >>> out.read_text()
+    '{"prompt":"2+2?","completion":"4"}\\n'
+    """
+
+    def write(self, row: dict) -> None:
+        self.handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
+        self.rows += 1
+
+    def write_raw(self, line: bytes) -> None:
+        """Write an already-serialised line (it must end with a newline)."""
+        self.handle.write(line)
+        self.rows += 1
+
+
+class ParquetWriter(AtomicWriter):
+    """Write rows as a parquet file in batches, atomically.
+
+    The schema is taken from the first batch; later batches are cast to it, so every row
+    of a file must have the same shape (the format modules make sure of that). A batch
+    whose shape differs is an error that names the column, not silent ``null`` filling.
+
+    Args:
+        path: the destination ``.parquet`` file.
+        batch_rows: rows held in memory before a row group is written.
+    """
+
+    def __init__(self, path: str | Path, batch_rows: int = 2048, schema=None):
+        super().__init__(path)
+        self.batch_rows = batch_rows
+        self.buffer: list[dict] = []
+        self.writer = None
+        self.schema = schema
+
+    def write(self, row: dict) -> None:
+        self.buffer.append(row)
+        self.rows += 1
+        if len(self.buffer) >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.schema is None:
+            table = pa.Table.from_pylist(self.buffer)
+            self.schema = table.schema
+        else:
+            table = pa.Table.from_pylist(self.buffer, schema=self.schema)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.handle, self.schema, compression="zstd")
+        self.writer.write_table(table)
+        self.buffer.clear()
+
+    def commit(self) -> None:
+        self.flush()
+        if self.writer is None:  # no rows at all: still a valid, empty file
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(self.schema.empty_table() if self.schema is not None else pa.table({}), self.handle)
+        else:
+            self.writer.close()
+        super().commit()
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except Exception:  # the temporary file is deleted anyway
+                pass
+        super().abort()
+
+
+def open_writer(path: str | Path, batch_rows: int = 2048, schema=None) -> JsonlWriter | ParquetWriter:
+    """A writer for ``path``, chosen by its suffix: ``.parquet`` or JSON Lines.
+
+    >>> type(open_writer("/tmp/x.parquet")).__name__, type(open_writer("/tmp/x.jsonl")).__name__
+    ('ParquetWriter', 'JsonlWriter')
+    """
+    if Path(path).suffix == ".parquet":
+        return ParquetWriter(path, batch_rows, schema)
+    return JsonlWriter(path)
+
+
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "empty"
+    >>> _ = p.write_bytes(b"")
+    >>> sha256_of(p)[:12]
+    'e3b0c44298fc'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json(path: str | Path, value: Any) -> None:
+    """Write a JSON document atomically, indented for people to read."""
+    with AtomicWriter(path) as writer:
+        writer.handle.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+
+
+def iter_jsonl_rows(path: str | Path) -> Iterable[dict]:
+    """Read back a JSONL file of rows (for tests and examples)."""
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line.strip():
+                yield orjson.loads(line)

@@ -1,0 +1,370 @@
+"""Stream NeMo Gym rollout records from JSONL files, one record at a time.
+
+`ng_collect_rollouts` writes one JSON object per line. This module reads such files
+(plain or gzip-compressed) line by line, so a file of any size is never held in memory,
+and turns every line that is not a usable record into a {class}`RolloutError` that names
+the file, the line and what is wrong.
+
+Two kinds of "not usable" are kept apart:
+
+* a **rejected** line is malformed: not UTF-8, not JSON, not an object, or a record whose
+  fields have the wrong types (see {func}`record_problem`);
+* a **skipped** record is well formed but cannot become training data: it has no
+  ``response`` or no ``reward``, it is masked, or it is a failure record
+  (see {func}`skip_reason`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+import orjson
+
+__all__ = [
+    "Rollout",
+    "RolloutError",
+    "open_binary",
+    "parse_line",
+    "record_problem",
+    "iter_rollouts",
+    "trajectory_items",
+    "prompt_input",
+    "reward_of",
+    "task_key",
+    "skip_reason",
+]
+
+
+class RolloutError(ValueError):
+    """A line of a rollout file that cannot be read as a record.
+
+    Args:
+        path: the file.
+        line: the 1-based line number.
+        reason: what is wrong, in words.
+
+    >>> str(RolloutError("rollouts.jsonl", 3, "not valid JSON"))
+    'rollouts.jsonl:3: not valid JSON'
+    """
+
+    def __init__(self, path: str | Path, line: int, reason: str):
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{self.path}:{line}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """One parsed rollout record and where it came from.
+
+    Attributes:
+        path: the file the record was read from.
+        line: its 1-based line number.
+        record: the JSON object, as written by ``ng_collect_rollouts``.
+    """
+
+    path: str
+    line: int
+    record: dict
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    """Open a rollout file for binary reading, decompressing ``.gz`` files.
+
+    Args:
+        path: a ``.jsonl`` or ``.jsonl.gz`` file.
+
+    Returns:
+        A binary file object; iterate it for lines.
+    """
+    path = Path(path)
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb", buffering=1 << 20)
+
+
+def parse_line(raw: bytes, path: str | Path = "<input>", line: int = 1) -> dict:
+    """Parse one line of a rollout file into a record.
+
+    Args:
+        raw: the bytes of the line, with or without its newline.
+        path: the file, for the error message.
+        line: the 1-based line number, for the error message.
+
+    Returns:
+        The record, a ``dict``.
+
+    Raises:
+        RolloutError: the line is not UTF-8, not JSON, or not a JSON object.
+
+    >>> parse_line(b'{"reward": 1.0}\\n')
+    {'reward': 1.0}
+    >>> parse_line(b'<PLACEHOLDER ROW>', "x.jsonl", 7)
+    Traceback (most recent call last):
+    ...
+    reference_impl.rollouts.RolloutError: x.jsonl:7: not valid JSON (unexpected character, expected a JSON value: column 1)
+    """
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as uexc:
+            raise RolloutError(path, line, f"not valid UTF-8 (byte {uexc.start})") from None
+        message = re.sub(r"line \d+ column (\d+) \(char \d+\)", r"column \1", str(exc))
+        if not raw.endswith(b"\n") and raw.lstrip().startswith(b"{"):
+            raise RolloutError(path, line, f"truncated last line, not valid JSON ({message})") from None
+        raise RolloutError(path, line, f"not valid JSON ({message})") from None
+    if not isinstance(value, dict):
+        raise RolloutError(path, line, f"a JSON {_json_type(value)}, not an object")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    """Name a JSON value's type as JSON does.
+
+    >>> [_json_type(v) for v in (None, True, 1, 1.5, "a", [], {})]
+    ['null', 'boolean', 'number', 'number', 'string', 'array', 'object']
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def record_problem(record: dict) -> str | None:
+    """Say what makes a parsed record malformed, or return ``None`` when it is well formed.
+
+    Only the fields this package reads are checked, and only their types: a record may
+    lack ``response`` or ``reward`` (that is a reason to skip it, see {func}`skip_reason`),
+    but when they are there they must have the right shape.
+
+    Args:
+        record: a parsed JSON object.
+
+    Returns:
+        ``None``, or a sentence naming the field and what is wrong with it.
+
+    >>> record_problem({"responses_create_params": {"input": "hi"}, "reward": 1})
+    >>> record_problem({"responses_create_params": {"input": "hi"}, "reward": "high"})
+    'reward is a string, expected a number'
+    >>> record_problem({"response": {"output": [["nested"]]}, "responses_create_params": {"input": []}})
+    'response.output[0] is an array, expected an object'
+    """
+    params = record.get("responses_create_params")
+    if params is None and "output" not in record:
+        return "missing responses_create_params"
+    if params is not None:
+        if not isinstance(params, dict):
+            return f"responses_create_params is {_a(params)}, expected an object"
+        if "input" not in params:
+            return "missing responses_create_params.input"
+        problem = _items_problem(params["input"], "responses_create_params.input", allow_string=True)
+        if problem:
+            return problem
+        tools = params.get("tools")
+        if tools is not None:
+            if not isinstance(tools, list):
+                return f"responses_create_params.tools is {_a(tools)}, expected an array"
+            for i, tool in enumerate(tools):
+                if not isinstance(tool, dict):
+                    return f"responses_create_params.tools[{i}] is {_a(tool)}, expected an object"
+    response = record.get("response")
+    if response is not None:
+        if not isinstance(response, dict):
+            return f"response is {_a(response)}, expected an object"
+        problem = _items_problem(response.get("output", []), "response.output", allow_string=False)
+        if problem:
+            return problem
+    if "output" in record and "response" not in record:
+        problem = _items_problem(record["output"], "output", allow_string=False)
+        if problem:
+            return problem
+    reward = record.get("reward")
+    if reward is not None:
+        if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+            return f"reward is {_a(reward)}, expected a number"
+        if not math.isfinite(reward):
+            return f"reward is {reward}, expected a finite number"
+    components = record.get("reward_components")
+    if components is not None and not isinstance(components, dict):
+        return f"reward_components is {_a(components)}, expected an object"
+    for key in ("_ng_task_index", "_ng_rollout_index"):
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"{key} is {_a(value)}, expected an integer"
+    return None
+
+
+def _a(value: Any) -> str:
+    """'a string', 'an array', ... for messages.
+
+    >>> _a([]), _a("x")
+    ('an array', 'a string')
+    """
+    name = _json_type(value)
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def _items_problem(items: Any, where: str, *, allow_string: bool) -> str | None:
+    if isinstance(items, str) and allow_string:
+        return None
+    if not isinstance(items, list):
+        expected = "a string or an array" if allow_string else "an array"
+        return f"{where} is {_a(items)}, expected {expected}"
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            return f"{where}[{i}] is {_a(item)}, expected an object"
+    return None
+
+
+def iter_rollouts(path: str | Path) -> Iterator[Rollout | RolloutError]:
+    """Stream a rollout file: a {class}`Rollout` for each good line, a {class}`RolloutError` for each bad one.
+
+    Errors are yielded, not raised, so that the caller decides the policy (stop at the
+    first, or reject and go on). Blank lines are passed over.
+
+    Args:
+        path: a ``.jsonl`` or ``.jsonl.gz`` file.
+
+    Yields:
+        ``Rollout`` or ``RolloutError``, in file order.
+    """
+    path = str(path)
+    with open_binary(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = parse_line(raw, path, number)
+            except RolloutError as error:
+                yield error
+                continue
+            problem = record_problem(record)
+            if problem is not None:
+                yield RolloutError(path, number, problem)
+                continue
+            yield Rollout(path, number, record)
+
+
+def trajectory_items(record: dict) -> list[dict]:
+    """The trajectory of a rollout: ``response.output``.
+
+    The seed pages show a top-level ``output``; real records written by
+    ``ng_collect_rollouts`` keep it in ``response.output``. Both are accepted; the
+    real one wins.
+
+    Args:
+        record: a rollout record.
+
+    Returns:
+        The list of Responses-API output items (possibly empty).
+
+    >>> trajectory_items({"response": {"output": [{"type": "message"}]}})
+    [{'type': 'message'}]
+    >>> trajectory_items({"output": [{"type": "message"}]})  # the seed pages' shape
+    [{'type': 'message'}]
+    """
+    response = record.get("response")
+    if isinstance(response, dict) and response.get("output") is not None:
+        return response["output"]
+    return record.get("output") or []
+
+
+def prompt_input(record: dict) -> str | list:
+    """The prompt of a rollout: ``responses_create_params.input`` (a string or a list of items).
+
+    >>> prompt_input({"responses_create_params": {"input": "What is 2+2?"}})
+    'What is 2+2?'
+    """
+    params = record.get("responses_create_params") or {}
+    value = params.get("input")
+    return value if value is not None else []
+
+
+def reward_of(record: dict, component: str | None = None) -> float | None:
+    """The reward of a rollout, or one of its ``reward_components``.
+
+    Args:
+        record: a rollout record.
+        component: a key of ``reward_components``; ``None`` for the scalar ``reward``.
+
+    Returns:
+        The reward as a float, or ``None`` when the record has none.
+
+    >>> reward_of({"reward": 1})
+    1.0
+    >>> reward_of({"reward": 0.5, "reward_components": {"format": 0.0}}, "format")
+    0.0
+    >>> reward_of({}) is None
+    True
+    """
+    if component is None:
+        value = record.get("reward")
+    else:
+        value = (record.get("reward_components") or {}).get(component, record.get(component))
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def task_key(record: dict) -> str:
+    """A key shared by all rollouts of the same task.
+
+    ``_ng_task_index`` when the collector stamped it, otherwise a hash of the prompt
+    (``responses_create_params.input``), so files from older NeMo Gym releases group too.
+
+    >>> task_key({"_ng_task_index": 4})
+    'task-4'
+    >>> task_key({"responses_create_params": {"input": "hi"}}) == task_key({"responses_create_params": {"input": "hi"}})
+    True
+    """
+    index = record.get("_ng_task_index")
+    if isinstance(index, int) and not isinstance(index, bool):
+        return f"task-{index}"
+    digest = hashlib.sha1(orjson.dumps(prompt_input(record), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"input-{digest[:16]}"
+
+
+def skip_reason(record: dict) -> str | None:
+    """Why a well-formed record cannot become training data, or ``None`` when it can.
+
+    Args:
+        record: a rollout record that passed {func}`record_problem`.
+
+    Returns:
+        ``None``, or one of ``"failure record"``, ``"masked sample"``, ``"no response"``,
+        ``"no reward"``, ``"empty trajectory"``.
+
+    >>> skip_reason({"responses_create_params": {"input": "q"}})
+    'no response'
+    >>> skip_reason({"response": {"output": [{"type": "message"}]}, "reward": 0.0, "mask_sample": True})
+    'masked sample'
+    >>> skip_reason({"response": {"output": [{"type": "message"}]}, "reward": 0.0}) is None
+    True
+    """
+    if record.get("_ng_failure_class"):
+        return "failure record"
+    if record.get("mask_sample") is True:
+        return "masked sample"
+    if record.get("response") is None and record.get("output") is None:
+        return "no response"
+    if reward_of(record) is None:
+        return "no reward"
+    if not trajectory_items(record):
+        return "empty trajectory"
+    return None

@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""Convert NeMo Gym rollouts into the columns a mapping file names: see ``--help``."""
+
+import sys
+
+from reference_impl.cli import prepare_main
+
+if __name__ == "__main__":
+    sys.exit(prepare_main("custom"))
