@@ -1,0 +1,34 @@
+"""Files the pages show that the code makes from the sample rollouts while the docs build.
+
+Each module in this folder defines ``generate(out: Path, samples: Path) -> None``, which
+writes files into ``out`` (``docs/_generated/``): a script's printed report, the first rows
+of a written dataset, a picture. Pages show them with ``literalinclude`` or ``image``, so
+every sample output on the site is what the code really printed, on the day it was built.
+``conf.py`` calls {func}`generate_all` before Sphinx reads the pages.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_script(script: str, *args: str, cwd: Path) -> str:
+    """Run ``scripts/<script>`` with this Python in ``cwd``; return what it printed (and fail loudly)."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], cwd=cwd,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def generate_all(out: Path, samples: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.generate(out, samples)
