@@ -1,0 +1,21 @@
+"""Root pytest configuration: the doc-block counts at the end of every run."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "tests"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    from test_doc_blocks import COUNTS
+
+    if not COUNTS:
+        from test_doc_blocks import all_blocks
+
+        COUNTS.update(b.kind for b in all_blocks())
+    terminalreporter.write_sep("-", "documentation code blocks")
+    terminalreporter.write_line(
+        f"executed python: {COUNTS['python']}, executed bash: {COUNTS['bash']}, "
+        f"included from code: {COUNTS['included']}, generated output: {COUNTS['output']}, "
+        f"marked not-run: {COUNTS['not-run']}, unvouched: {COUNTS['unvouched']}"
+    )
