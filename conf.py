@@ -33,6 +33,7 @@ suppress_warnings = ["myst.strikethrough"]
 
 source_suffix = {".md": "markdown"}
 root_doc = "index"
+default_role = "literal"  # `x` in reST docstrings is code, as in MyST
 exclude_patterns = ["_build", "**/_generate", "_ext", "**/CLAUDE.md", "README.md"]
 templates_path = []
 

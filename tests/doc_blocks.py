@@ -74,7 +74,7 @@ def scan_page(page: Path) -> list[Block]:
         directive = re.match(r"^\{([\w:-]+)\}\s*(.*)$", info)
         if directive:
             name, argument = directive.group(1), directive.group(2).strip()
-            if name == "literalinclude":
+            if name in ("literalinclude", "include"):
                 generated = "_generated/" in argument
                 if generated and not (marker and marker[0] == "output"):
                     blocks.append(Block(page, i + 1, "unvouched", info, "a generated file shown without % output:"))

@@ -27,6 +27,17 @@ def run_script(script: str, *args: str, cwd: Path) -> str:
     return done.stdout
 
 
+def abbreviate(value, limit: int = 120):
+    """A JSON value with long strings and lists cut, so that a sample row fits on a page."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "…"
+    if isinstance(value, list):
+        return [abbreviate(v, limit) for v in value[:4]] + (["…"] if len(value) > 4 else [])
+    if isinstance(value, dict):
+        return {k: abbreviate(v, limit) for k, v in value.items()}
+    return value
+
+
 def generate_all(out: Path, samples: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
