@@ -1,0 +1,88 @@
+"""Reading rollout files: every real wart becomes a record or a file:line error."""
+
+import gzip
+import json
+
+import pytest
+from conftest import REAL_DATA, REAL_FILES, SAMPLES, real_file_params
+
+from reference_impl.rollouts import (
+    Rollout, RolloutError, iter_rollouts, record_problem, skip_reason, task_key, trajectory_items,
+)
+
+
+def read(path):
+    items = list(iter_rollouts(path))
+    return [i for i in items if isinstance(i, Rollout)], [i for i in items if isinstance(i, RolloutError)]
+
+
+def test_samples_read_cleanly():
+    records, errors = read(SAMPLES)
+    assert len(records) == 48 and not errors
+    assert {skip_reason(r.record) for r in records} == {None, "masked sample"}
+    assert len({task_key(r.record) for r in records}) == 12
+
+
+def test_gzip_reads_the_same(tmp_path):
+    packed = tmp_path / "rollouts.jsonl.gz"
+    packed.write_bytes(gzip.compress(SAMPLES.read_bytes()))
+    assert [r.record for r in read(packed)[0]] == [r.record for r in read(SAMPLES)[0]]
+
+
+@pytest.mark.parametrize("path", real_file_params())
+def test_every_real_line_is_a_record_or_a_located_error(path):
+    lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+    records, errors = read(path)
+    assert len(records) + len(errors) == len(lines)
+    for error in errors:
+        assert error.path == str(path) and 1 <= error.line <= len(lines) and error.reason
+        assert str(error).startswith(f"{path}:{error.line}: ")
+    for record in records:
+        assert record_problem(record.record) is None
+
+
+@pytest.mark.skipif(not REAL_FILES, reason=f"no real rollouts at {REAL_DATA}")
+def test_the_known_warts_are_reported_as_the_readme_says():
+    records, errors = read(REAL_DATA / "jailbreak_detection.jsonl")
+    assert not records and [e.line for e in errors] == [1, 2, 3, 4, 5]
+    assert all(e.reason.startswith("not valid JSON") for e in errors)
+    records, errors = read(REAL_DATA / "aviary_gsm8k.jsonl")
+    assert errors and errors[0].reason == "response.output[0] is an array, expected an object"
+    records, _ = read(REAL_DATA / "genrm_compare.jsonl")
+    assert {skip_reason(r.record) for r in records} == {"no response"}
+    records, _ = read(REAL_DATA / "hermes_math.jsonl")
+    assert any("generation_token_ids" in item for r in records for item in trajectory_items(r.record))
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        (b"\xff\xfe{}\n", "not valid UTF-8"),
+        (b"[1, 2]\n", "a JSON array, not an object"),
+        (b'{"responses_create_params": {"input": "q"}, "reward": NaN}\n', "not valid JSON"),
+        (b'{"responses_create_params": {"input": "q"}, "reward": true}\n', "reward is a boolean, expected a number"),
+        (b'{"responses_create_params": {"input": 3}}\n', "responses_create_params.input is a number, expected a string or an array"),
+        (b'{"responses_create_params": {"input": "q"}, "_ng_task_index": "7"}\n', "_ng_task_index is a string, expected an integer"),
+        (b'{"reward": 1.0}\n', "missing responses_create_params"),
+        (b'{"responses_create_params": {"input": "q"}, "response": {"output": "x"}}\n', "response.output is a string, expected an array"),
+    ],
+)
+def test_malformed_lines_name_what_is_wrong(tmp_path, line, reason):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(json.dumps({"responses_create_params": {"input": "ok"}}).encode() + b"\n" + line)
+    records, errors = read(path)
+    assert len(records) == 1 and len(errors) == 1
+    assert errors[0].line == 2 and errors[0].reason.startswith(reason), errors[0].reason
+
+
+def test_a_truncated_last_line_says_so(tmp_path):
+    path = tmp_path / "cut.jsonl"
+    path.write_bytes(SAMPLES.read_bytes().splitlines(keepends=True)[0] + b'{"responses_create_params": {"inp')
+    _, errors = read(path)
+    assert errors[0].line == 2 and errors[0].reason.startswith("truncated last line")
+
+
+def test_seed_shape_with_top_level_output_is_read():
+    record = {"responses_create_params": {"input": "2+2?"}, "output": [{"type": "message", "role": "assistant", "content": "4"}], "reward": 1.0}
+    assert record_problem(record) is None and skip_reason(record) is None
+    assert trajectory_items(record)[0]["content"] == "4"
