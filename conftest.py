@@ -15,7 +15,7 @@ def pytest_terminal_summary(terminalreporter):
         COUNTS.update(b.kind for b in all_blocks())
     terminalreporter.write_sep("-", "documentation code blocks")
     terminalreporter.write_line(
-        f"executed python: {COUNTS['python']}, executed bash: {COUNTS['bash']}, "
-        f"included from code: {COUNTS['included']}, generated output: {COUNTS['output']}, "
+        f"executed by the doc tests: {COUNTS['python']} python + {COUNTS['bash']} bash, "
+        f"included from code: {COUNTS['included']}, generated output (marked): {COUNTS['output']}, "
         f"marked not-run: {COUNTS['not-run']}, unvouched: {COUNTS['unvouched']}"
     )
