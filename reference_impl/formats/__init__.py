@@ -104,52 +104,51 @@ def get_algorithm(target: str, algorithm: str) -> Algorithm:
     return algorithms[algorithm]
 
 
-def per_record(to_row: Callable[[dict, Tally], dict]) -> Converter:
-    """Make a converter from a function of one record.
+def rows_from(rollouts: Iterable, to_row: Callable[[dict, Tally], dict], tally: Tally) -> Iterator[dict]:
+    """Apply a function of one record to each rollout, counting each as used or skipped.
 
-    The function returns the row, or raises {class}`~reference_impl.pipeline.Skip`.
-    Records that {func}`~reference_impl.rollouts.skip_reason` rules out are skipped first.
+    The function returns the row, or raises {class}`~reference_impl.pipeline.Skip` with
+    the reason, which is counted.
     """
     from ..pipeline import Skip
+
+    for rollout in rollouts:
+        try:
+            row = to_row(rollout.record, tally)
+        except Skip as skip:
+            tally.skip(skip.reason)
+            continue
+        tally.used += 1
+        yield row
+
+
+def trainable(rollouts: Iterable, tally: Tally) -> Iterator:
+    """The rollouts that can become training data; the others are counted with their
+    {func}`~reference_impl.rollouts.skip_reason`."""
     from ..rollouts import skip_reason
 
-    def convert(rollouts: Iterable, tally: Tally) -> Iterator[dict]:
-        for rollout in rollouts:
-            reason = skip_reason(rollout.record)
-            if reason is not None:
-                tally.skip(reason)
-                continue
-            try:
-                row = to_row(rollout.record, tally)
-            except Skip as skip:
-                tally.skip(skip.reason)
-                continue
-            tally.used += 1
-            yield row
+    for rollout in rollouts:
+        reason = skip_reason(rollout.record)
+        if reason is None:
+            yield rollout
+        else:
+            tally.skip(reason)
 
-    return convert
+
+def per_record(to_row: Callable[[dict, Tally], dict]) -> Converter:
+    """A converter that writes one row per trainable rollout (SFT, KTO)."""
+    return lambda rollouts, tally: rows_from(trainable(rollouts, tally), to_row, tally)
 
 
 def per_task(to_row: Callable[[dict, Tally], dict]) -> Converter:
-    """Make a converter that writes one row per task (its prompt), from the task's first rollout.
+    """A converter that writes one row per task (its prompt), from the task's first rollout.
 
     Prompt datasets (GRPO, PPO) need each task once; a rollout needs no ``response`` or
     ``reward`` to give its task's prompt.
     """
     from ..pairs import first_per_task
-    from ..pipeline import Skip
 
-    def convert(rollouts: Iterable, tally: Tally) -> Iterator[dict]:
-        for rollout in first_per_task(rollouts, tally):
-            try:
-                row = to_row(rollout.record, tally)
-            except Skip as skip:
-                tally.skip(skip.reason)
-                continue
-            tally.used += 1
-            yield row
-
-    return convert
+    return lambda rollouts, tally: rows_from(first_per_task(rollouts, tally), to_row, tally)
 
 
 def first_value(*values: Any) -> Any:
