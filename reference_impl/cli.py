@@ -167,7 +167,9 @@ def prepare_main(target: str, argv: Sequence[str] | None = None) -> int:
     algorithm = get_algorithm(target, args.algorithm)
     suffix = Path(args.output).suffix
     if suffix not in algorithm.suffixes:
-        return fail(f"{target} {args.algorithm} is read from {' or '.join(algorithm.suffixes)} files; "
+        why = "" if ".parquet" in algorithm.suffixes else (
+            " (parquet keeps one schema per file, and would null-fill the tool calls and fields that differ between rows)")
+        return fail(f"{target} {args.algorithm} is written as {' or '.join(algorithm.suffixes)}{why}; "
                     f"--output {args.output} ends in {suffix or 'nothing'}")
     try:
         options = options_from_args(args)

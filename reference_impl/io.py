@@ -18,6 +18,7 @@ import orjson
 
 __all__ = [
     "OutputExistsAsInput",
+    "SchemaDrift",
     "same_file",
     "AtomicWriter",
     "JsonlWriter",
@@ -30,6 +31,15 @@ __all__ = [
 
 class OutputExistsAsInput(ValueError):
     """Raised when an output path is one of the input files."""
+
+
+class SchemaDrift(ValueError):
+    """Rows of a parquet file whose shape differs from the first rows' (parquet would drop fields)."""
+
+
+def _schema_difference(before, after) -> str:
+    changed = [f"{field.name}: {field.type}" for field in after if field not in before]
+    return "; ".join(changed)[:300]
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -111,9 +121,9 @@ class JsonlWriter(AtomicWriter):
 class ParquetWriter(AtomicWriter):
     """Write rows as a parquet file in batches, atomically.
 
-    The schema is taken from the first batch; later batches are cast to it, so every row
-    of a file must have the same shape (the format modules make sure of that). A batch
-    whose shape differs is an error that names the column, not silent ``null`` filling.
+    The schema is given, or taken from the first batch. A later batch with fields or types
+    the schema lacks raises {class}`SchemaDrift`, naming them: ``pyarrow`` would otherwise
+    drop them without a word.
 
     Args:
         path: the destination ``.parquet`` file.
@@ -126,6 +136,7 @@ class ParquetWriter(AtomicWriter):
         self.buffer: list[dict] = []
         self.writer = None
         self.schema = schema
+        self.inferred = False
 
     def write(self, row: dict) -> None:
         self.buffer.append(row)
@@ -142,6 +153,18 @@ class ParquetWriter(AtomicWriter):
         if self.schema is None:
             table = pa.Table.from_pylist(self.buffer)
             self.schema = table.schema
+            self.inferred = True
+        elif self.inferred:
+            table = pa.Table.from_pylist(self.buffer)
+            if not table.schema.equals(self.schema):
+                widened = pa.unify_schemas([self.schema, table.schema], promote_options="permissive")
+                if not widened.equals(self.schema):
+                    raise SchemaDrift(
+                        f"{self.path}: rows {self.rows - len(self.buffer) + 1}-{self.rows} have fields or types the "
+                        f"first rows did not ({_schema_difference(self.schema, widened)}); parquet keeps one schema "
+                        "per file and would drop or null-fill them: write JSON Lines instead"
+                    )
+                table = pa.Table.from_pylist(self.buffer, schema=self.schema)
         else:
             table = pa.Table.from_pylist(self.buffer, schema=self.schema)
         if self.writer is None:

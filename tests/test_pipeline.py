@@ -75,12 +75,13 @@ def test_a_failure_mid_run_leaves_the_old_output_untouched(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
 
 
-def test_parquet_rows_of_another_shape_are_an_error_not_nulls(tmp_path):
-    from reference_impl.io import ParquetWriter
+def test_parquet_rows_of_another_shape_are_an_error_not_dropped_fields(tmp_path):
+    from reference_impl.io import ParquetWriter, SchemaDrift
 
     writer = ParquetWriter(tmp_path / "x.parquet", batch_rows=1)
-    writer.write({"a": 1})
-    with pytest.raises(Exception):
-        writer.write({"a": "not a number"})
+    writer.write({"a": {"x": 1}})
+    writer.write({"a": {"x": 2}})  # the same shape: fine
+    with pytest.raises(SchemaDrift, match=r"rows 3-3 have fields or types the first rows did not \(a: struct<x: int64, y: string>"):
+        writer.write({"a": {"x": 3, "y": "tool_calls"}})
     writer.abort()
-    assert not (tmp_path / "x.parquet").exists()
+    assert list(tmp_path.iterdir()) == []

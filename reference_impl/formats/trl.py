@@ -105,19 +105,19 @@ def reward_for_or_none(record: dict, options: ConvertOptions) -> float | None:
 
 ALGORITHMS = {
     "sft": Algorithm(
-        TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl", ".parquet"),
+        TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl",),
         "conversational messages (+ tools as a JSON string) for SFTTrainer", SOURCE,
     ),
     "dpo": Algorithm(
-        TARGET, "dpo", dpo_converter, (".jsonl", ".parquet"),
+        TARGET, "dpo", dpo_converter, (".jsonl",),
         "prompt / chosen / rejected message lists for DPOTrainer (best vs worst rollout of a task)", SOURCE,
     ),
     "kto": Algorithm(
-        TARGET, "kto", lambda o: per_record(lambda r, t: kto_row(r, o, t)), (".jsonl", ".parquet"),
+        TARGET, "kto", lambda o: per_record(lambda r, t: kto_row(r, o, t)), (".jsonl",),
         "prompt / completion / label (reward >= threshold) for KTOTrainer", SOURCE,
     ),
     "grpo": Algorithm(
-        TARGET, "grpo", lambda o: per_task(lambda r, t: grpo_row(r, o, t)), (".jsonl", ".parquet"),
+        TARGET, "grpo", lambda o: per_task(lambda r, t: grpo_row(r, o, t)), (".jsonl",),
         "one prompt per task plus its fields (passed to reward functions) for GRPOTrainer", SOURCE,
     ),
 }
