@@ -195,8 +195,15 @@ class ParquetWriter(AtomicWriter):
 def open_writer(path: str | Path, batch_rows: int = 2048, schema=None) -> JsonlWriter | ParquetWriter:
     """A writer for ``path``, chosen by its suffix: ``.parquet`` or JSON Lines.
 
-    >>> type(open_writer("/tmp/x.parquet")).__name__, type(open_writer("/tmp/x.jsonl")).__name__
-    ('ParquetWriter', 'JsonlWriter')
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> writers = [open_writer(folder / "x.parquet"), open_writer(folder / "x.jsonl")]
+    >>> [type(w).__name__ for w in writers]
+    ['ParquetWriter', 'JsonlWriter']
+    >>> for w in writers:
+    ...     w.abort()
+    >>> list(folder.iterdir())
+    []
     """
     if Path(path).suffix == ".parquet":
         return ParquetWriter(path, batch_rows, schema)
