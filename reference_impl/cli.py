@@ -180,3 +180,88 @@ def prepare_main(target: str, argv: Sequence[str] | None = None) -> int:
     description = {"target": target, "algorithm": args.algorithm, "source": algorithm.source}
     return run_and_report(args.input, args.output, converter, args, description,
                           lambda path: open_writer(path, schema=schema))
+
+
+def filter_parser() -> argparse.ArgumentParser:
+    """The parser of ``filter_rollouts.py``."""
+    parser = argparse.ArgumentParser(
+        prog="filter_rollouts.py",
+        description="Keep the rollouts worth training on. Filters compose; the output keeps the input's "
+        "record shape, and every record dropped is counted with its reason.",
+    )
+    add_io_arguments(parser)
+    parser.add_argument(*flag("min-reward"), dest="min_reward", type=float, help="keep rewards >= this")
+    parser.add_argument(*flag("max-reward"), dest="max_reward", type=float, help="keep rewards <= this")
+    parser.add_argument(*flag("reward-component"), dest="reward_component",
+                        help="read the reward from this reward_components key")
+    parser.add_argument(*flag("keep-masked"), dest="keep_masked", action="store_true",
+                        help="keep masked and failed records (dropped by default)")
+    parser.add_argument(*flag("top-k"), dest="top_k", type=int, help="keep the k best rollouts of each task")
+    parser.add_argument(*flag("drop-uniform-groups"), dest="drop_uniform_groups", action="store_true",
+                        help="drop tasks whose rollouts all have the same reward (they teach GRPO nothing)")
+    parser.add_argument("--dedupe", action="store_true", help="drop repeated trajectories of a task")
+    parser.add_argument(*flag("max-turns"), dest="max_turns", type=int, help="drop trajectories with more assistant turns")
+    parser.add_argument(*flag("max-chars"), dest="max_chars", type=int, help="drop trajectories with more characters")
+    parser.add_argument(*flag("max-tokens"), dest="max_tokens", type=int,
+                        help="drop trajectories with more tokens (needs --tokenizer)")
+    parser.add_argument("--tokenizer", help="a Hugging Face tokenizer (hub id or folder) for --max-tokens")
+    return parser
+
+
+def filter_main(argv: Sequence[str] | None = None) -> int:
+    """The whole of ``filter_rollouts.py``."""
+    from .filters import FilterOptions, filter_converter, tokenizer_counter
+
+    parser = filter_parser()
+    args = parser.parse_args(argv)
+    if args.max_tokens is not None and not args.tokenizer:
+        parser.error("--max-tokens needs --tokenizer")
+    if args.top_k is not None and args.top_k < 1:
+        parser.error("--top-k must be at least 1")
+    options = FilterOptions(
+        min_reward=args.min_reward, max_reward=args.max_reward, reward_component=args.reward_component,
+        keep_masked=args.keep_masked, top_k=args.top_k, drop_uniform_groups=args.drop_uniform_groups,
+        dedupe=args.dedupe, max_turns=args.max_turns, max_chars=args.max_chars, max_tokens=args.max_tokens,
+        count_tokens=tokenizer_counter(args.tokenizer) if args.max_tokens is not None else None,
+    )
+    description = {"script": "filter_rollouts.py", "filters": {k: v for k, v in vars(args).items()
+                                                               if k not in ("input", "output", "progress") and v not in (None, False)}}
+    return run_and_report(args.input, args.output, filter_converter(options), args, description)
+
+
+def validate_main(argv: Sequence[str] | None = None) -> int:
+    """The whole of ``validate_training_data.py``: exit 0 when clean, 1 with the problems otherwise."""
+    from .validate import SPECS, validate_file
+
+    targets = sorted({t for t, _ in SPECS})
+    parser = argparse.ArgumentParser(
+        prog="validate_training_data.py",
+        description="Check a prepared training file against the format it is for: fields and types, "
+        "empty values, role order, pairs that differ, NaN, duplicates. Problems are printed as file:line: what.",
+    )
+    parser.add_argument("--input", nargs="+", required=True, help="JSONL or parquet files written by the prepare scripts")
+    parser.add_argument("--target", required=True, choices=targets)
+    parser.add_argument("--algorithm", required=True)
+    parser.add_argument(*flag("max-problems"), dest="max_problems", type=int, default=50,
+                        help="print at most this many problems (all are counted)")
+    args = parser.parse_args(argv)
+    if (args.target, args.algorithm) not in SPECS:
+        known = sorted(a for t, a in SPECS if t == args.target)
+        parser.error(f"{args.target} has no {args.algorithm!r} format; it has: {', '.join(known)}")
+    problem = check_inputs(args.input)
+    if problem:
+        return fail(problem)
+    status = 0
+    for path in args.input:
+        report = validate_file(path, args.target, args.algorithm)
+        if report.clean:
+            print(f"{path}: {report.rows} rows, valid {args.target} {args.algorithm} data")
+            continue
+        status = 1
+        for line in report.problems[: args.max_problems]:
+            print(line, file=sys.stderr)
+        more = len(report.problems) - args.max_problems
+        if more > 0:
+            print(f"... and {more} more", file=sys.stderr)
+        print(f"{path}: {report.rows} rows, {len(report.problems)} problems", file=sys.stderr)
+    return status

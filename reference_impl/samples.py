@@ -49,6 +49,15 @@ CITIES = {"Paris": "18C, light rain", "Tokyo": "24C, sunny", "Lima": "16C, overc
           "Cairo": "31C, clear", "Quito": "14C, cloudy"}
 
 
+MATH_ANSWERS = (
+    "{a} * {b} = {given}, so the answer is \\boxed{{{given}}}.",
+    "Multiplying gives {given}.\n\n\\boxed{{{given}}}",
+    "The product of {a} and {b} is \\boxed{{{given}}}.",
+)
+WEATHER_ANSWERS = ("It is {weather} in {city}.", "Right now {city} has {weather}.", "{city}: {weather}.")
+RESULT_ANSWERS = ("The result is {result}.", "({result}) is the answer.", "That comes to {result}.")
+
+
 class _Ids:
     """Deterministic ids in the shapes real records carry."""
 
@@ -121,7 +130,7 @@ def _math(rng, ids, task, rollouts):
         correct = rng.random() < 0.6
         given = answer if correct else answer + rng.choice([-10, -1, 1, 10, 100])
         output = [_reasoning(ids, f"{a} * {b}: {a} * {b // 10 * 10} = {a * (b // 10 * 10)}, plus {a} * {b % 10} = {a * (b % 10)}."),
-                  _message(ids, f"{a} * {b} = {given}, so the answer is \\boxed{{{given}}}.", rng if r == 0 else None)]
+                  _message(ids, rng.choice(MATH_ANSWERS).format(a=a, b=b, given=given), rng if r == 0 else None)]
         yield _record(ids, task, r, "math_simple_agent", prompt, [], output, 1.0 if correct else 0.0,
                       expected_answer=str(answer), extracted_answer=str(given))
 
@@ -135,7 +144,7 @@ def _weather(rng, ids, task, rollouts):
         call, call_id = _call(ids, "get_weather", {"city": asked})
         output = [_reasoning(ids, f"The user asks about {city}. Call get_weather."), call,
                   _output(call_id, orjson.dumps({"city": asked, "conditions": CITIES[asked]}).decode()),
-                  _message(ids, f"It is {CITIES[asked]} in {asked}.")]
+                  _message(ids, rng.choice(WEATHER_ANSWERS).format(city=asked, weather=CITIES[asked]))]
         correct = 1.0 if asked == city else 0.0
         fmt = 1.0 if rng.random() < 0.8 else 0.0
         yield _record(ids, task, r, "weather_simple_agent", prompt, [WEATHER_TOOL], output,
@@ -156,7 +165,7 @@ def _calculator(rng, ids, task, rollouts):
         slip = rng.random() < 0.35
         second = (x + y + (1 if slip else 0)) * z
         c2, id2 = _call(ids, "calculate", {"expression": f"{x + y + (1 if slip else 0)} * {z}"})
-        output += [c2, _output(id2, str(second)), _message(ids, f"The result is {second}.")]
+        output += [c2, _output(id2, str(second)), _message(ids, rng.choice(RESULT_ANSWERS).format(result=second))]
         yield _record(ids, task, r, "calculator_simple_agent", prompt, [CALCULATOR_TOOL], output,
                       1.0 if second == answer else 0.0, expected_answer=str(answer))
 

@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""Check a prepared training file against the format it is for: see ``--help``."""
+
+import sys
+
+from reference_impl.cli import validate_main
+
+if __name__ == "__main__":
+    sys.exit(validate_main())
