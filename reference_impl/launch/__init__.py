@@ -1,0 +1,1 @@
+"""Launching NeMo RL, VeRL and OpenRLHF: configs, checks and the exact commands."""
