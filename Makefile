@@ -34,7 +34,11 @@ serve: docs
 linkcheck: $(VENV)/.docs-installed
 	DOCS_SKIP_GENERATE=1 $(SPHINX) -b linkcheck -D linkcheck_ignore='https?://.*' _build/linkcheck
 
-test: $(VENV)/.test-installed docs
+# VeRL and OpenRLHF pin other transformers versions: their loaders get environments of their own.
+conformance-envs: $(VENV)/.test-installed
+	bash tests/conformance/setup_envs.sh
+
+test: $(VENV)/.test-installed docs conformance-envs
 	$(BIN)/python -m pytest
 
 clean:

@@ -5,6 +5,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "tests"))
 
+# Imports VeRL, which lives in its own environment (tests/conformance/); tested there.
+# The conformance checkers run inside those environments, as scripts.
+collect_ignore = [
+    "reference_impl/formats/verl_sft_dataset.py",
+    "tests/conformance/check_verl.py",
+    "tests/conformance/check_openrlhf.py",
+]
+
 
 def pytest_terminal_summary(terminalreporter):
     from test_doc_blocks import COUNTS
