@@ -244,6 +244,8 @@ def validate_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--algorithm", required=True)
     parser.add_argument(*flag("max-problems"), dest="max_problems", type=int, default=50,
                         help="print at most this many problems (all are counted)")
+    parser.add_argument(*flag("allow-duplicates"), dest="allow_duplicates", action="store_true",
+                        help="report duplicate rows but do not fail on them")
     args = parser.parse_args(argv)
     if (args.target, args.algorithm) not in SPECS:
         known = sorted(a for t, a in SPECS if t == args.target)
@@ -254,14 +256,16 @@ def validate_main(argv: Sequence[str] | None = None) -> int:
     status = 0
     for path in args.input:
         report = validate_file(path, args.target, args.algorithm)
-        if report.clean:
-            print(f"{path}: {report.rows} rows, valid {args.target} {args.algorithm} data")
+        if report.clean or (args.allow_duplicates and report.loadable):
+            note = f" ({len(report.duplicates)} duplicate rows)" if report.duplicates else ""
+            print(f"{path}: {report.rows} rows, valid {args.target} {args.algorithm} data{note}")
             continue
         status = 1
-        for line in report.problems[: args.max_problems]:
+        found = report.problems + ([] if args.allow_duplicates else report.duplicates)
+        for line in found[: args.max_problems]:
             print(line, file=sys.stderr)
-        more = len(report.problems) - args.max_problems
-        if more > 0:
-            print(f"... and {more} more", file=sys.stderr)
-        print(f"{path}: {report.rows} rows, {len(report.problems)} problems", file=sys.stderr)
+        if len(found) > args.max_problems:
+            print(f"... and {len(found) - args.max_problems} more", file=sys.stderr)
+        print(f"{path}: {report.rows} rows, {len(report.problems)} problems, {len(report.duplicates)} duplicate rows",
+              file=sys.stderr)
     return status

@@ -8,7 +8,8 @@ check on new completions. These functions give it, in the call shapes each train
 * {func}`tool_call_reward`: the calls a completion makes against the expected calls;
 * {func}`trl_math_reward`, {func}`trl_tool_call_reward`: TRL ``GRPOTrainer`` reward functions
   (the dataset's columns arrive as keyword arguments);
-* {func}`compute_score`: VeRL's ``reward.custom_reward_function`` contract.
+* {func}`compute_score`: VeRL's ``reward.custom_reward_function`` contract;
+* {func}`reward_func`: OpenRLHF's ``--reward.remote_url`` file contract.
 
 The module imports only the standard library, so VeRL and OpenRLHF can load it by file
 path (``reward.custom_reward_function.path``, ``--reward.remote_url``).
@@ -31,6 +32,8 @@ __all__ = [
     "trl_math_reward",
     "trl_tool_call_reward",
     "compute_score",
+    "openrlhf_response",
+    "reward_func",
 ]
 
 
@@ -235,3 +238,28 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     if isinstance(ground_truth, str) and ground_truth.lstrip().startswith("[{"):
         return tool_call_reward(solution_str, ground_truth)
     return math_reward(solution_str, ground_truth)
+
+
+def openrlhf_response(query: str, prompt: str) -> str:
+    """The model's response inside an OpenRLHF query (the prompt, then the response, special tokens kept).
+
+    >>> openrlhf_response("<|im_start|>user\\nq<|im_end|>\\n<|im_start|>assistant\\n\\\\boxed{4}<|im_end|>",
+    ...                   "<|im_start|>user\\nq<|im_end|>\\n<|im_start|>assistant\\n")
+    '\\\\boxed{4}<|im_end|>'
+    """
+    return query[len(prompt):] if query.startswith(prompt) else query
+
+
+def reward_func(queries, prompts, labels, **kwargs):
+    """OpenRLHF's reward function (``--reward.remote_url /path/to/rewards.py``).
+
+    OpenRLHF 0.11.2 (``openrlhf/utils/agent.py``) calls ``reward_func(queries, prompts,
+    labels)`` with the decoded prompt+response, the rendered prompt and the ``label`` column
+    (our ground truth), and reads ``rewards`` (advantages) and ``scores`` (0..1, for dynamic
+    filtering) from the result.
+    """
+    import torch
+
+    scores = [compute_score("openrlhf", openrlhf_response(q, p), label) for q, p, label in zip(queries, prompts, labels)]
+    rewards = torch.tensor(scores, dtype=torch.float)
+    return {"rewards": rewards, "scores": rewards.clone(), "extra_logs": {"verifier_reward": rewards.clone()}}

@@ -249,9 +249,16 @@ class Report:
     path: str
     rows: int = 0
     problems: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
+        """No problems and no duplicate rows."""
+        return not self.problems and not self.duplicates
+
+    @property
+    def loadable(self) -> bool:
+        """No problems; duplicate rows (a trajectory weighed twice) are allowed."""
         return not self.problems
 
 
@@ -264,7 +271,8 @@ def validate_file(path: str | Path, target: str, algorithm: str) -> Report:
         algorithm: one of the target's algorithms.
 
     Returns:
-        A {class}`Report`.
+        A {class}`Report`: ``problems`` that a loader would reject or mistrain on, and
+        ``duplicates``, rows that repeat an earlier one.
     """
     spec = SPECS.get((target, algorithm))
     if spec is None:
@@ -282,7 +290,7 @@ def validate_file(path: str | Path, target: str, algorithm: str) -> Report:
         report.problems.extend(f"{where}: {p}" for p in row_problems(row, spec))
         digest = hashlib.blake2b(orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY), digest_size=16).digest()
         if digest in seen_rows:
-            report.problems.append(f"{where}: duplicate of line {seen_rows[digest]}")
+            report.duplicates.append(f"{where}: duplicate of line {seen_rows[digest]}")
         else:
             seen_rows[digest] = number
         if spec.unique:

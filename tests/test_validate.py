@@ -80,7 +80,7 @@ def test_parquet_nan_duplicates_and_repeated_index_are_caught(unique_samples, tm
     broken = tmp_path / "broken.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(clean)), broken)
     problems = validate_file(broken, "verl", "grpo").problems
-    assert f"{broken}:{len(rows)}: duplicate of line 1" in problems
+    assert f"{broken}:{len(rows)}: duplicate of line 1" in validate_file(broken, "verl", "grpo").duplicates
     assert any(p.startswith(f"{broken}:3: extra_info.index") for p in problems)
 
 

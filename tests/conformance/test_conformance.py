@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REAL_FILES, ROOT, SAMPLES
+from conftest import REAL_FILES, ROOT, SAMPLES  # tests/conftest.py
 
 from reference_impl.cli import prepare_main
 
@@ -25,15 +25,6 @@ ENVS = ROOT / ".conformance"
 HERE = Path(__file__).parent
 CUSTOM_CLS = ROOT / "reference_impl" / "formats" / "verl_sft_dataset.py"
 SOURCES = [SAMPLES, *REAL_FILES]
-
-
-@pytest.fixture(scope="session")
-def envs():
-    if not ((ENVS / "verl" / ".ready").exists() and (ENVS / "openrlhf" / ".ready").exists()):
-        done = subprocess.run(["bash", str(HERE / "setup_envs.sh")], capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.fail(f"could not build the conformance environments:\n{done.stderr[-3000:]}")
-    return ENVS
 
 
 @pytest.fixture(scope="session")

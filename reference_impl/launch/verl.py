@@ -1,0 +1,118 @@
+"""VeRL 0.9.1: the launch commands for prepared parquet files.
+
+GRPO and PPO run ``python3 -m verl.trainer.main_ppo`` (Hydra config ``ppo_trainer``) with
+overrides for the data files and the reward function; SFT runs ``torchrun -m
+verl.trainer.sft_trainer`` (config ``sft_trainer_engine``) with our dataset class. Every
+override names a key of VeRL's own config (``verl/trainer/config/_generated_ppo_trainer.yaml``,
+``sft_trainer_engine.yaml``); the tests check them against the installed VeRL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import reward_file
+
+__all__ = ["rl_command", "sft_command", "main"]
+
+SFT_DATASET = Path(__file__).resolve().parents[1] / "formats" / "verl_sft_dataset.py"
+
+
+def rl_command(train: str, val: str, model: str, algorithm: str = "grpo", *, gpus: int = 8, nodes: int = 1,
+               rollout_n: int = 5, batch_size: int = 256, max_prompt_length: int = 2048,
+               max_response_length: int = 2048) -> list[str]:
+    """``main_ppo`` with our prompts and our verifier as the reward function.
+
+    >>> command = rl_command("/d/train.parquet", "/d/val.parquet", "Qwen/Qwen2.5-0.5B-Instruct")
+    >>> command[:4]
+    ['python3', '-m', 'verl.trainer.main_ppo', 'algorithm.adv_estimator=grpo']
+    >>> [c for c in command if c.startswith("reward.custom_reward_function.name")]
+    ['reward.custom_reward_function.name=compute_score']
+    """
+    command = [
+        "python3", "-m", "verl.trainer.main_ppo",
+        f"algorithm.adv_estimator={'grpo' if algorithm == 'grpo' else 'gae'}",
+        f"data.train_files={Path(train).resolve()}",
+        f"data.val_files={Path(val).resolve()}",
+        "data.prompt_key=prompt",
+        f"data.train_batch_size={batch_size}",
+        f"data.max_prompt_length={max_prompt_length}",
+        f"data.max_response_length={max_response_length}",
+        "data.filter_overlong_prompts=True",
+        "data.truncation=error",
+        f"actor_rollout_ref.model.path={model}",
+        "actor_rollout_ref.actor.optim.lr=1e-6",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={max(1, batch_size // 4)}",
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
+        "actor_rollout_ref.rollout.name=vllm",
+        "actor_rollout_ref.rollout.gpu_memory_utilization=0.6",
+        f"actor_rollout_ref.rollout.n={rollout_n if algorithm == 'grpo' else 1}",
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8",
+        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=8",
+        f"reward.custom_reward_function.path={reward_file()}",
+        "reward.custom_reward_function.name=compute_score",
+        "trainer.logger=[console]",
+        f"trainer.n_gpus_per_node={gpus}",
+        f"trainer.nnodes={nodes}",
+        "trainer.total_epochs=1",
+    ]
+    if algorithm == "grpo":
+        command += ["actor_rollout_ref.actor.use_kl_loss=True", "actor_rollout_ref.actor.kl_loss_coef=0.001",
+                    "algorithm.use_kl_in_reward=False"]
+    else:
+        command += [f"critic.model.path={model}", "critic.ppo_micro_batch_size_per_gpu=4"]
+    return command
+
+
+def sft_command(train: str, val: str, model: str, *, gpus: int = 8, max_length: int = 8192) -> list[str]:
+    """``torchrun -m verl.trainer.sft_trainer`` with our dataset class for the JSON-string columns.
+
+    >>> [c for c in sft_command("/d/t.parquet", "/d/v.parquet", "m") if "custom_cls.name" in c]
+    ['data.custom_cls.name=NemoGymMultiTurnSFTDataset']
+    """
+    return [
+        "torchrun", "--standalone", "--nnodes=1", f"--nproc-per-node={gpus}", "-m", "verl.trainer.sft_trainer",
+        f"data.train_files={Path(train).resolve()}",
+        f"data.val_files={Path(val).resolve()}",
+        "data.messages_key=messages",
+        "data.tools_key=tools",
+        f"data.max_length={max_length}",
+        f"data.custom_cls.path={SFT_DATASET}",
+        "data.custom_cls.name=NemoGymMultiTurnSFTDataset",
+        f"model.path={model}",
+        "trainer.total_epochs=1",
+        "trainer.logger=[console]",
+    ]
+
+
+def main(argv=None) -> int:
+    """``train_verl.py``: check the prepared file, print the launch command, run it where VeRL and GPUs are."""
+    import argparse
+
+    from ..cli import fail, flag
+    from ..validate import validate_file
+    from .common import launch_or_explain
+
+    parser = argparse.ArgumentParser(prog="train_verl.py", description=__doc__.splitlines()[0])
+    parser.add_argument(*flag("data_path"), dest="data_path", required=True, help="parquet from prepare_for_verl.py")
+    parser.add_argument(*flag("val_data_path"), dest="val_data_path", help="validation parquet (default: the training file)")
+    parser.add_argument("--algorithm", choices=["grpo", "ppo", "sft"], default="grpo")
+    parser.add_argument("--model", default="Qwen/Qwen2.5-1.5B-Instruct")
+    parser.add_argument("--gpus", type=int, default=8)
+    parser.add_argument("--nodes", type=int, default=1)
+    parser.add_argument(*flag("rollout_n"), dest="rollout_n", type=int, default=5, help="GRPO group size")
+    parser.add_argument(*flag("dry_run"), dest="dry_run", action="store_true")
+    args = parser.parse_args(argv)
+    if not Path(args.data_path).is_file():
+        return fail(f"{args.data_path}: no such file (write it with prepare_for_verl.py)")
+    report = validate_file(args.data_path, "verl", args.algorithm)
+    if not report.loadable:
+        return fail(f"{args.data_path} is not VeRL {args.algorithm} data:\n" + "\n".join(report.problems[:20]))
+    val = args.val_data_path or args.data_path
+    if args.algorithm == "sft":
+        command = sft_command(args.data_path, val, args.model, gpus=args.gpus)
+    else:
+        command = rl_command(args.data_path, val, args.model, args.algorithm, gpus=args.gpus, nodes=args.nodes,
+                             rollout_n=args.rollout_n)
+    print(f"{args.data_path}: {report.rows} rows of valid VeRL {args.algorithm} data")
+    return launch_or_explain(command, "verl", args.dry_run)
