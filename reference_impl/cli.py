@@ -269,3 +269,48 @@ def validate_main(argv: Sequence[str] | None = None) -> int:
         print(f"{path}: {report.rows} rows, {len(report.problems)} problems, {len(report.duplicates)} duplicate rows",
               file=sys.stderr)
     return status
+
+
+def stats_main(argv: Sequence[str] | None = None) -> int:
+    """The whole of ``rollout_stats.py``: a table, a JSON report, and pictures."""
+    from .io import JsonlWriter, same_file, write_json
+    from .pipeline import InvalidInput, Tally, read_rollouts, sidecar_path
+    from .stats import collect_stats, draw_plots, report_table
+
+    parser = argparse.ArgumentParser(prog="rollout_stats.py",
+                                     description="Rewards, pass rates, pass@k, turns and tool calls of rollout files.")
+    parser.add_argument("--input", nargs="+", required=True, metavar="ROLLOUTS")
+    parser.add_argument("--report", help="write the report as JSON here")
+    parser.add_argument("--plots", help="draw reward_histogram.png and pass_rate.png into this folder")
+    parser.add_argument(*flag("pass-threshold"), dest="threshold", type=float, default=1.0,
+                        help="a rollout passes when its reward is at least this (default: 1.0)")
+    parser.add_argument(*flag("reward-component"), dest="reward_component")
+    parser.add_argument(*flag("skip-invalid"), dest="skip_invalid", action="store_true",
+                        help="report on the valid records; list the malformed lines in <report>.rejects.jsonl")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    args = parser.parse_args(argv)
+    problem = check_inputs(args.input)
+    if problem:
+        return fail(problem)
+    if args.report and any(same_file(args.report, p) for p in args.input):
+        return fail(f"refusing to write {args.report}: it is an input file")
+    tally = Tally()
+    rejects = JsonlWriter(sidecar_path(args.report or "report.json", "rejects")) if args.skip_invalid else None
+    on_reject = (lambda e: rejects.write({"file": e.path, "line": e.line, "reason": e.reason})) if rejects else None
+    try:
+        stats = collect_stats(read_rollouts(args.input, tally, on_reject, args.progress), tally, args.threshold,
+                              args.reward_component)
+    except InvalidInput as exc:
+        return fail(f"{exc}\nno report written; fix the line, or rerun with --skip-invalid")
+    finally:
+        if rejects is not None:
+            rejects.commit() if rejects.rows else rejects.abort()
+    report = stats.as_dict()
+    print(report_table(report))
+    if args.report:
+        write_json(args.report, report)
+        print(f"report: {args.report}")
+    if args.plots:
+        for path in draw_plots(stats, args.plots):
+            print(f"plot: {path}")
+    return 0
