@@ -51,7 +51,7 @@ nitpick_ignore_regex = [
     # Types from the standard library and third-party packages: no intersphinx offline.
     (r"py:.*", r"(typing|collections|collections\.abc|pathlib|argparse|datetime|dataclasses)\..*"),
     (r"py:.*", r"(t\.|Path|Counter|Callable|Iterable|Iterator|Sequence|Any|BinaryIO|Mapping)\b.*"),
-    (r"py:.*", r"(pyarrow|pa|orjson|numpy|torch|transformers|datasets|trl|yaml|random|re)\b.*"),
+    (r"py:.*", r"(pyarrow|pa|orjson|numpy|torch|transformers|datasets|trl|yaml|random|re|array|verl)\b.*"),
     (r"py:.*", r"(str|int|float|bool|dict|list|tuple|bytes|None|object|type|set|frozenset|Exception|ValueError)"),
 ]
 

@@ -157,7 +157,7 @@ def prepare_main(target: str, argv: Sequence[str] | None = None) -> int:
     """The whole of ``prepare_for_<target>.py``: parse, convert, write, report.
 
     Returns:
-        The exit status: 0 on success, 1 on bad input or a bad argument.
+        0 on success, 1 on bad input or a bad argument (the process's exit status).
     """
     from .formats import get_algorithm
     from .formats.custom import MappingError

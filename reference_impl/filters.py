@@ -169,7 +169,9 @@ def record_drop_reason(record: dict, options: FilterOptions) -> str | None:
 
 
 @dataclass
-class _Seen:
+class RolloutSummary:
+    """What the first pass of the group filters keeps of a record: where it is, its task and reward."""
+
     path: str
     line: int
     task: str
@@ -177,12 +179,12 @@ class _Seen:
     fingerprint: str | None
 
 
-def group_keep(seen: list[_Seen], options: FilterOptions, tally: Tally) -> set[tuple[str, int]]:
+def group_keep(seen: list[RolloutSummary], options: FilterOptions, tally: Tally) -> set[tuple[str, int]]:
     """Apply the group filters to the first pass's summaries; return the ``(path, line)`` to keep.
 
     Dropped records are counted in ``tally`` with their reason.
     """
-    tasks: dict[str, list[_Seen]] = defaultdict(list)
+    tasks: dict[str, list[RolloutSummary]] = defaultdict(list)
     for item in seen:
         tasks[item.task].append(item)
     keep: set[tuple[str, int]] = set()
@@ -221,7 +223,7 @@ def filter_converter(options: FilterOptions):
             yield rollout.record
 
     def two_passes(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[dict]:
-        seen: list[_Seen] = []
+        seen: list[RolloutSummary] = []
         paths: list[str] = []
         for rollout in rollouts:
             if not paths or paths[-1] != rollout.path:
@@ -232,7 +234,7 @@ def filter_converter(options: FilterOptions):
                 continue
             reward = reward_of(rollout.record, options.reward_component)
             fingerprint = trajectory_fingerprint(rollout.record) if options.dedupe else None
-            seen.append(_Seen(rollout.path, rollout.line, task_key(rollout.record), reward, fingerprint))
+            seen.append(RolloutSummary(rollout.path, rollout.line, task_key(rollout.record), reward, fingerprint))
         keep = group_keep(seen, options, tally)
         del seen
         for path in paths:

@@ -7,18 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "samples" / "rollouts.jsonl"
-REAL_DATA = ROOT.parent / "shared" / "data" / "nemo_gym_rollouts"
-CONFORMANCE_ENVS = ROOT / ".conformance"
-REAL_FILES = sorted(REAL_DATA.glob("*.jsonl")) if REAL_DATA.is_dir() else []
-
-
-def real_file_params():
-    """One pytest param per real rollout file, or one skipped param when ../shared is absent."""
-    if not REAL_FILES:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no real rollouts at {REAL_DATA}"))]
-    return [pytest.param(path, id=path.stem) for path in REAL_FILES]
+from paths import CONFORMANCE_ENVS, ROOT  # noqa: E402
 
 
 @pytest.fixture(scope="session")

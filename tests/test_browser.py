@@ -114,11 +114,12 @@ def test_search_finds_pages(browser, site_url):
 def test_dark_mode_switches(browser, site_url):
     page, problems = open_page(browser, f"{site_url}/index.html")
     html = page.locator("html")
-    before = html.get_attribute("data-theme")
-    button = page.locator("button.theme-switch-button").first
-    seen = {before}
-    for _ in range(3):
-        button.click()
-        seen.add(html.get_attribute("data-theme"))
-    assert {"light", "dark"} <= seen, seen
+    for mode in ("dark", "light", "dark"):
+        page.locator("button.theme-switch-button").first.click()
+        page.locator(f"button.theme-change-button[data-mode={mode}]").first.click()
+        assert html.get_attribute("data-theme") == mode
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background != "rgb(255, 255, 255)", "dark mode did not change the page"
+    page.reload()
+    assert html.get_attribute("data-theme") == "dark", "the choice did not persist"
     assert not problems

@@ -5,7 +5,7 @@ import re
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import REAL_DATA, REAL_FILES, SAMPLES, real_file_params
+from paths import REAL_DATA, REAL_FILES, SAMPLES, real_file_params
 
 from reference_impl.cli import prepare_main
 from reference_impl.formats import TARGETS

@@ -3,7 +3,7 @@
 from collections import Counter
 
 import pytest
-from conftest import REAL_DATA, REAL_FILES
+from paths import REAL_DATA, REAL_FILES
 
 from reference_impl.messages import MessageOptions, chat_tool_schemas, items_to_messages, rollout_messages
 from reference_impl.rollouts import Rollout, iter_rollouts, trajectory_items

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import SAMPLES
+from paths import SAMPLES
 
 from reference_impl.formats import get_algorithm
 from reference_impl.io import OutputExistsAsInput, sha256_of

@@ -4,7 +4,7 @@ import gzip
 import json
 
 import pytest
-from conftest import REAL_DATA, REAL_FILES, SAMPLES, real_file_params
+from paths import REAL_DATA, REAL_FILES, SAMPLES, real_file_params
 
 from reference_impl.rollouts import (
     Rollout, RolloutError, iter_rollouts, record_problem, skip_reason, task_key, trajectory_items,

@@ -6,7 +6,7 @@ import sys
 from collections import defaultdict
 
 import pytest
-from conftest import ROOT, SAMPLES, real_file_params
+from paths import ROOT, SAMPLES, real_file_params
 
 from reference_impl.stats import pass_at_k
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT, SAMPLES
+from paths import ROOT, SAMPLES
 
 from reference_impl.train.trl import check_config
 

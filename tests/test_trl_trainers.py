@@ -7,7 +7,7 @@ import json
 import math
 
 import pytest
-from conftest import SAMPLES
+from paths import SAMPLES
 
 from reference_impl.cli import filter_main, prepare_main
 

@@ -7,7 +7,7 @@ import sys
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, SAMPLES
+from paths import ROOT, SAMPLES
 
 from reference_impl.cli import prepare_main
 from reference_impl.formats import TARGETS

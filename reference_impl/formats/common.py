@@ -99,7 +99,11 @@ def task_fields(record: dict, options: ConvertOptions) -> dict:
 
 
 def reward_for(record: dict, options: ConvertOptions) -> float:
-    """The reward the options name (``reward`` or a component); {class}`Skip` when missing."""
+    """The reward the options name (``reward`` or a component).
+
+    Raises:
+        reference_impl.pipeline.Skip: the record has no such reward.
+    """
     value = reward_of(record, options.reward_component)
     if value is None:
         raise Skip(f"no reward component {options.reward_component!r}" if options.reward_component else "no reward")

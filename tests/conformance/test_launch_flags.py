@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from paths import ROOT
 
 from reference_impl.launch import openrlhf as openrlhf_launch
 from reference_impl.launch import verl as verl_launch
