@@ -52,7 +52,7 @@ def commands(source: str) -> list[str]:
     >>> commands("# prepare\\npython scripts/a.py \\\\\\n  --input x\\n\\npython scripts/b.py")
     ['python scripts/a.py --input x', 'python scripts/b.py']
     """
-    joined = re.sub(r"\\\n\s*", " ", source)
+    joined = re.sub(r"\s*\\\n\s*", " ", source)
     return [line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
