@@ -31,14 +31,15 @@ docs: $(VENV)/.docs-installed
 serve: docs
 	$(BIN)/python -m http.server 8000 --bind 127.0.0.1 --directory _build/html
 
-linkcheck: $(VENV)/.docs-installed
+# Every internal link and cross-reference resolves (external URLs are not checked: no network).
+linkcheck: docs
 	DOCS_SKIP_GENERATE=1 $(SPHINX) -b linkcheck -D linkcheck_ignore='https?://.*' _build/linkcheck
 
 # VeRL and OpenRLHF pin other transformers versions: their loaders get environments of their own.
 conformance-envs: $(VENV)/.test-installed
 	bash tests/conformance/setup_envs.sh
 
-test: $(VENV)/.test-installed docs conformance-envs
+test: $(VENV)/.test-installed docs linkcheck conformance-envs
 	$(BIN)/python -m pytest
 
 clean:
