@@ -107,6 +107,14 @@ def options_from_args(args: argparse.Namespace):
     )
 
 
+def quiet_broken_pipe() -> None:
+    """Let ``script | head`` end quietly, as command-line tools do, instead of with a traceback."""
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
 def fail(message: str, status: int = 1) -> int:
     """Print ``error: message`` on standard error and return the exit status."""
     print(f"error: {message}", file=sys.stderr)
@@ -159,6 +167,7 @@ def prepare_main(target: str, argv: Sequence[str] | None = None) -> int:
     Returns:
         0 on success, 1 on bad input or a bad argument (the process's exit status).
     """
+    quiet_broken_pipe()
     from .formats import get_algorithm
     from .formats.custom import MappingError
     from .io import open_writer
@@ -210,6 +219,7 @@ def filter_parser() -> argparse.ArgumentParser:
 
 def filter_main(argv: Sequence[str] | None = None) -> int:
     """The whole of ``filter_rollouts.py``."""
+    quiet_broken_pipe()
     from .filters import FilterOptions, filter_converter, tokenizer_counter
 
     parser = filter_parser()
@@ -231,6 +241,7 @@ def filter_main(argv: Sequence[str] | None = None) -> int:
 
 def validate_main(argv: Sequence[str] | None = None) -> int:
     """The whole of ``validate_training_data.py``: exit 0 when clean, 1 with the problems otherwise."""
+    quiet_broken_pipe()
     from .validate import SPECS, validate_file
 
     targets = sorted({t for t, _ in SPECS})
@@ -273,6 +284,7 @@ def validate_main(argv: Sequence[str] | None = None) -> int:
 
 def stats_main(argv: Sequence[str] | None = None) -> int:
     """The whole of ``rollout_stats.py``: a table, a JSON report, and pictures."""
+    quiet_broken_pipe()
     from .io import JsonlWriter, same_file, write_json
     from .pipeline import InvalidInput, Tally, read_rollouts, sidecar_path
     from .stats import collect_stats, draw_plots, report_table
