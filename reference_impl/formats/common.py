@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 import orjson
 
 from ..messages import chat_tool_schemas, rollout_messages
 from ..pipeline import Skip, Tally
+from ..pairs import PreferencePair, preference_pairs
 from ..rollouts import reward_of
 from . import ConvertOptions
 
-__all__ = ["conversation", "sft_messages", "task_fields", "reward_for", "KNOWN_TASK_FIELDS", "plain_messages"]
+__all__ = ["conversation", "sft_messages", "task_fields", "reward_for", "KNOWN_TASK_FIELDS", "plain_messages",
+           "PairedConversation", "paired_conversations", "pairs_converter"]
 
 KNOWN_TASK_FIELDS = (
     "expected_answer",
@@ -108,3 +111,29 @@ def reward_for(record: dict, options: ConvertOptions) -> float:
     if value is None:
         raise Skip(f"no reward component {options.reward_component!r}" if options.reward_component else "no reward")
     return value
+
+
+@dataclass(frozen=True)
+class PairedConversation:
+    """A task's preference pair as chat messages: the prompt, and the two trajectories, each
+    ending with an assistant turn."""
+
+    prompt: list[dict]
+    chosen: list[dict]
+    rejected: list[dict]
+    tools: list[dict]
+    pair: PreferencePair
+
+
+def paired_conversations(rollouts, tally: Tally, options: ConvertOptions) -> Iterator[PairedConversation]:
+    """The best-versus-worst pair of each task (see {func}`~reference_impl.pairs.preference_pairs`), as messages."""
+    reward = lambda record: reward_of(record, options.reward_component)  # noqa: E731
+    for pair in preference_pairs(rollouts, tally, options.min_margin, reward):
+        prompt, chosen, tools = conversation(pair.chosen.record, options, tally)
+        _, rejected, _ = conversation(pair.rejected.record, options, tally)
+        yield PairedConversation(prompt, sft_messages([], chosen, tally), sft_messages([], rejected, tally), tools, pair)
+
+
+def pairs_converter(to_row: Callable[[PairedConversation], dict]):
+    """A converter factory (``Algorithm.build``) for a preference format, from its row function."""
+    return lambda options: (lambda rollouts, tally: map(to_row, paired_conversations(rollouts, tally, options)))

@@ -16,11 +16,9 @@ PyPI, so its formats are checked against this schema rather than its loader):
 
 from __future__ import annotations
 
-from ..pairs import preference_pairs
 from ..pipeline import Skip, Tally
-from ..rollouts import reward_of
 from . import Algorithm, ConvertOptions, per_record, per_task
-from .common import conversation, sft_messages, task_fields
+from .common import PairedConversation, conversation, pairs_converter, sft_messages, task_fields
 
 TARGET = "nemo_rl"
 SOURCE = "NVIDIA-NeMo/RL v0.7.0: nemo_rl/data/datasets/{response_datasets,preference_datasets}/, nemo_rl/environments/nemo_gym.py"
@@ -38,24 +36,10 @@ def sft_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     return {"messages": sft_messages(prompt, trajectory, tally), "tools": tools}
 
 
-def dpo_converter(options: ConvertOptions):
-    """``PreferenceDataset`` rows: ``context`` and two ranked ``completions`` (rank 0 preferred)."""
-
-    def convert(rollouts, tally: Tally):
-        reward = lambda r: reward_of(r, options.reward_component)  # noqa: E731
-        for pair in preference_pairs(rollouts, tally, options.min_margin, reward):
-            context, chosen, _ = conversation(pair.chosen.record, options, tally)
-            _, rejected, _ = conversation(pair.rejected.record, options, tally)
-            yield {
-                "context": context,
-                "completions": [
-                    {"rank": 0, "completion": sft_messages([], chosen, tally)},
-                    {"rank": 1, "completion": sft_messages([], rejected, tally)},
-                ],
-            }
-
-    return convert
-
+def dpo_row(paired: PairedConversation) -> dict:
+    """``PreferenceDataset``: ``context`` and two ranked ``completions`` (rank 0 preferred)."""
+    return {"context": paired.prompt, "completions": [{"rank": 0, "completion": paired.chosen},
+                                                      {"rank": 1, "completion": paired.rejected}]}
 
 
 def gym_task_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
@@ -85,7 +69,7 @@ ALGORITHMS = {
         "openai_format rows: messages ending with the assistant turn, and tools", SOURCE,
     ),
     "dpo": Algorithm(
-        TARGET, "dpo", dpo_converter, (".jsonl",),
+        TARGET, "dpo", pairs_converter(dpo_row), (".jsonl",),
         "PreferenceDataset rows: context + two ranked completions (best vs worst of a task)", SOURCE,
     ),
     "grpo": Algorithm(

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import orjson
 
-from ..pairs import preference_pairs
 from ..pipeline import Tally
-from ..rollouts import reward_of
 from . import Algorithm, ConvertOptions, per_record, per_task
-from .common import conversation, plain_messages, sft_messages
+from .common import PairedConversation, conversation, pairs_converter, plain_messages, sft_messages
 from .verl import data_source_of, ground_truth_of
 
 TARGET = "openrlhf"
@@ -70,22 +68,10 @@ def sft_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     return {"messages": with_tools_in_system(sft_messages(prompt, trajectory, tally), tools)}
 
 
-def pairs_converter(options: ConvertOptions):
-    """``RewardDataset`` rows: ``prompt`` plus the ``chosen`` and ``rejected`` continuations."""
-
-    def convert(rollouts, tally: Tally):
-        reward = lambda r: reward_of(r, options.reward_component)  # noqa: E731
-        for pair in preference_pairs(rollouts, tally, options.min_margin, reward):
-            prompt, chosen, tools = conversation(pair.chosen.record, options, tally)
-            _, rejected, _ = conversation(pair.rejected.record, options, tally)
-            yield {
-                "prompt": with_tools_in_system(prompt, tools),
-                "chosen": sft_messages([], chosen, tally),
-                "rejected": sft_messages([], rejected, tally),
-                "margin": pair.margin,
-            }
-
-    return convert
+def pair_row(paired: PairedConversation) -> dict:
+    """``RewardDataset``: ``prompt`` (tools in its system message), the ``chosen`` and ``rejected`` continuations, ``margin``."""
+    return {"prompt": with_tools_in_system(paired.prompt, paired.tools), "chosen": paired.chosen,
+            "rejected": paired.rejected, "margin": paired.pair.margin}
 
 
 def prompt_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
@@ -104,11 +90,11 @@ ALGORITHMS = {
         "the whole conversation under messages (tools in the system message), for --data.multiturn", SOURCE,
     ),
     "dpo": Algorithm(
-        TARGET, "dpo", pairs_converter, (".jsonl", ".parquet"),
+        TARGET, "dpo", pairs_converter(pair_row), (".jsonl", ".parquet"),
         "prompt / chosen / rejected message lists (+ margin) for train_dpo", SOURCE,
     ),
     "rm": Algorithm(
-        TARGET, "rm", pairs_converter, (".jsonl", ".parquet"),
+        TARGET, "rm", pairs_converter(pair_row), (".jsonl", ".parquet"),
         "the same pairs for train_rm (margin is read by the reward-model loss)", SOURCE,
     ),
     "ppo": Algorithm(

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import orjson
 
-from ..pairs import preference_pairs
 from ..pipeline import Tally
 from . import Algorithm, ConvertOptions, per_record, per_task
-from .common import conversation, reward_for, sft_messages, task_fields
+from .common import PairedConversation, conversation, pairs_converter, reward_for, sft_messages, task_fields
 
 TARGET = "trl"
 SOURCE = "trl 1.16.0: trl/trainer/{sft,dpo,kto,grpo}_trainer.py, trl/data_utils.py"
@@ -80,27 +79,10 @@ def grpo_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     return {"prompt": prompt, **task_fields(record, options)}
 
 
-def dpo_converter(options: ConvertOptions):
-    """Conversational DPO rows from the best and the worst rollout of each task."""
-
-    def convert(rollouts, tally: Tally):
-        for pair in preference_pairs(rollouts, tally, options.min_margin, lambda r: reward_for_or_none(r, options)):
-            prompt, chosen, tools = conversation(pair.chosen.record, options, tally)
-            _, rejected, _ = conversation(pair.rejected.record, options, tally)
-            yield {
-                "prompt": prompt,
-                "chosen": sft_messages([], chosen, tally),
-                "rejected": sft_messages([], rejected, tally),
-                "tools": tools_column(tools),
-            }
-
-    return convert
-
-
-def reward_for_or_none(record: dict, options: ConvertOptions) -> float | None:
-    from ..rollouts import reward_of
-
-    return reward_of(record, options.reward_component)
+def dpo_row(paired: PairedConversation) -> dict:
+    """Conversational DPO: ``prompt``, ``chosen`` and ``rejected`` message lists (best vs worst rollout of a task)."""
+    return {"prompt": paired.prompt, "chosen": paired.chosen, "rejected": paired.rejected,
+            "tools": tools_column(paired.tools)}
 
 
 ALGORITHMS = {
@@ -109,7 +91,7 @@ ALGORITHMS = {
         "conversational messages (+ tools as a JSON string) for SFTTrainer", SOURCE,
     ),
     "dpo": Algorithm(
-        TARGET, "dpo", dpo_converter, (".jsonl",),
+        TARGET, "dpo", pairs_converter(dpo_row), (".jsonl",),
         "prompt / chosen / rejected message lists for DPOTrainer (best vs worst rollout of a task)", SOURCE,
     ),
     "kto": Algorithm(

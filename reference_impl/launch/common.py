@@ -7,7 +7,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-__all__ = ["reward_file", "shell_line", "gpu_count", "launch_or_explain"]
+__all__ = ["reward_file", "shell_line", "gpu_count", "check_prepared", "launch_or_explain"]
 
 
 def reward_file() -> str:
@@ -31,6 +31,21 @@ def gpu_count() -> int:
     import torch
 
     return torch.cuda.device_count()
+
+
+def check_prepared(path: str, target: str, algorithm: str) -> tuple[str | None, int]:
+    """Why a prepared file cannot go to the trainer (``None`` when it can), and its row count.
+
+    Duplicate rows are allowed here; the validator reports them.
+    """
+    from ..validate import validate_file
+
+    if not Path(path).is_file():
+        return f"{path}: no such file (write it with prepare_for_{target}.py)", 0
+    report = validate_file(path, target, algorithm)
+    if not report.loadable:
+        return f"{path} is not {target} {algorithm} data:\n" + "\n".join(report.problems[:20]), report.rows
+    return None, report.rows
 
 
 def launch_or_explain(command: list[str], module: str, dry_run: bool) -> int:

@@ -394,6 +394,9 @@ def load_example(nemo_rl_dir: str | Path, algorithm: str) -> dict | None:
 
 def main(argv=None) -> int:
     """``train_nemo_rl.py``: write and check the config, then launch or explain."""
+    from ..cli import quiet_broken_pipe
+
+    quiet_broken_pipe()
     import subprocess
 
     import yaml

@@ -55,11 +55,13 @@ def command_for(algorithm: str, data: str, model: str, *, gpus: int = 8, output_
 
 def main(argv=None) -> int:
     """``train_openrlhf.py``: check the prepared file, print the launch command, run it where OpenRLHF and GPUs are."""
+    from ..cli import quiet_broken_pipe
+
+    quiet_broken_pipe()
     import argparse
 
     from ..cli import fail, flag
-    from ..validate import validate_file
-    from .common import launch_or_explain
+    from .common import check_prepared, launch_or_explain
 
     parser = argparse.ArgumentParser(prog="train_openrlhf.py", description=__doc__.splitlines()[0])
     parser.add_argument(*flag("data_path"), dest="data_path", required=True, help="a file from prepare_for_openrlhf.py")
@@ -68,11 +70,9 @@ def main(argv=None) -> int:
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument(*flag("dry_run"), dest="dry_run", action="store_true")
     args = parser.parse_args(argv)
-    if not Path(args.data_path).is_file():
-        return fail(f"{args.data_path}: no such file (write it with prepare_for_openrlhf.py)")
-    report = validate_file(args.data_path, "openrlhf", args.algorithm)
-    if not report.loadable:
-        return fail(f"{args.data_path} is not OpenRLHF {args.algorithm} data:\n" + "\n".join(report.problems[:20]))
-    print(f"{args.data_path}: {report.rows} rows of valid OpenRLHF {args.algorithm} data")
+    problem, rows = check_prepared(args.data_path, "openrlhf", args.algorithm)
+    if problem:
+        return fail(problem)
+    print(f"{args.data_path}: {rows} rows of valid OpenRLHF {args.algorithm} data")
     return launch_or_explain(command_for(args.algorithm, args.data_path, args.model, gpus=args.gpus),
                              "openrlhf", args.dry_run)

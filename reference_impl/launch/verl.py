@@ -87,11 +87,13 @@ def sft_command(train: str, val: str, model: str, *, gpus: int = 8, max_length: 
 
 def main(argv=None) -> int:
     """``train_verl.py``: check the prepared file, print the launch command, run it where VeRL and GPUs are."""
+    from ..cli import quiet_broken_pipe
+
+    quiet_broken_pipe()
     import argparse
 
     from ..cli import fail, flag
-    from ..validate import validate_file
-    from .common import launch_or_explain
+    from .common import check_prepared, launch_or_explain
 
     parser = argparse.ArgumentParser(prog="train_verl.py", description=__doc__.splitlines()[0])
     parser.add_argument(*flag("data_path"), dest="data_path", required=True, help="parquet from prepare_for_verl.py")
@@ -103,16 +105,14 @@ def main(argv=None) -> int:
     parser.add_argument(*flag("rollout_n"), dest="rollout_n", type=int, default=5, help="GRPO group size")
     parser.add_argument(*flag("dry_run"), dest="dry_run", action="store_true")
     args = parser.parse_args(argv)
-    if not Path(args.data_path).is_file():
-        return fail(f"{args.data_path}: no such file (write it with prepare_for_verl.py)")
-    report = validate_file(args.data_path, "verl", args.algorithm)
-    if not report.loadable:
-        return fail(f"{args.data_path} is not VeRL {args.algorithm} data:\n" + "\n".join(report.problems[:20]))
+    problem, rows = check_prepared(args.data_path, "verl", args.algorithm)
+    if problem:
+        return fail(problem)
     val = args.val_data_path or args.data_path
     if args.algorithm == "sft":
         command = sft_command(args.data_path, val, args.model, gpus=args.gpus)
     else:
         command = rl_command(args.data_path, val, args.model, args.algorithm, gpus=args.gpus, nodes=args.nodes,
                              rollout_n=args.rollout_n)
-    print(f"{args.data_path}: {report.rows} rows of valid VeRL {args.algorithm} data")
+    print(f"{args.data_path}: {rows} rows of valid VeRL {args.algorithm} data")
     return launch_or_explain(command, "verl", args.dry_run)

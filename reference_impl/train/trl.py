@@ -209,6 +209,9 @@ def train(config: dict, base: Path = Path(".")) -> Path:
 
 def main(argv=None) -> int:
     """``train_trl.py --config config.yaml``."""
+    from ..cli import quiet_broken_pipe
+
+    quiet_broken_pipe()
     import argparse
 
     from ..cli import fail

@@ -1,0 +1,51 @@
+"""The benchmarks page: the table and the plot, from the JSON that benchmarks/run.py wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parents[1] / "reference" / "benchmark_results.json"
+
+
+def generate(out: Path, samples: Path) -> None:
+    entries = json.loads(RESULTS.read_text())
+    lines = ["| input | approach | records/s | MB/s | peak RSS (MB) | ours is ... times faster |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for entry in entries:
+        for r in entry["results"]:
+            if "failed" in r:
+                lines.append(f"| {entry['size_mb']} MB | {r['approach']} | failed: {r['failed']} | | | |")
+            else:
+                lines.append(f"| {entry['size_mb']} MB | {r['approach']} | {r['records_per_second']:,} | "
+                             f"{r['mb_per_second']} | {r['peak_rss_mb']} | {r.get('ours_vs_this', '')} |")
+    (out / "benchmark_table.md").write_text("\n".join(lines) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    approaches = ["ours", "seed", "datasets", "floor"]
+    colors = {"ours": "#76b900", "seed": "#d97706", "datasets": "#3b6fb6", "floor": "#9aa5b1"}
+    fig, (speed, memory) = plt.subplots(1, 2, figsize=(10, 3.4), dpi=110)
+    width = 0.8 / len(approaches)
+    sizes = [f"{e['size_mb']} MB" for e in entries]
+    for i, name in enumerate(approaches):
+        rates, peaks = [], []
+        for entry in entries:
+            r = next((r for r in entry["results"] if r["approach"] == name and "failed" not in r), None)
+            rates.append(r["records_per_second"] if r else 0)
+            peaks.append(r["peak_rss_mb"] if r else 0)
+        xs = [x + i * width for x in range(len(entries))]
+        speed.bar(xs, rates, width, label=name, color=colors[name])
+        memory.bar(xs, peaks, width, label=name, color=colors[name])
+    for ax, title in ((speed, "records per second"), (memory, "peak RSS (MB)")):
+        ax.set_xticks([x + width * (len(approaches) - 1) / 2 for x in range(len(entries))], sizes)
+        ax.set_title(title)
+        ax.spines[["top", "right"]].set_visible(False)
+    memory.set_yscale("log")
+    speed.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "benchmark_plot.png")
+    plt.close(fig)
