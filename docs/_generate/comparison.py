@@ -22,9 +22,9 @@ def parts_kept(row_text: str, row: dict) -> set[str]:
         kept.add("prompt")
     if '"assistant"' in row_text and any(k in row for k in ("messages", "chosen", "completion", "completions")):
         kept.add("assistant turns")
-    if "tool_calls" in row_text:
+    if '"tool_calls": [{' in row_text:
         kept.add("tool calls")
-    if '"tools"' in row_text and row.get("tools") not in (None, []) or "<tools>" in row_text:
+    if row.get("tools") not in (None, [], "[]") or "<tools>" in row_text or (row.get("responses_create_params") or {}).get("tools"):
         kept.add("tool schemas")
     if "reasoning_content" in row_text:
         kept.add("reasoning")
