@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from .io import AtomicWriter, JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
+from .io import JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
 from .rollouts import Rollout, RolloutError, iter_rollouts
 
 __all__ = ["Skip", "Tally", "InvalidInput", "Converter", "read_rollouts", "run", "RunResult", "sidecar_path"]

@@ -3,7 +3,6 @@
 This is the proof that the TRL formats are right: not our schema, TRL's own trainers.
 """
 
-import json
 import math
 
 import pytest

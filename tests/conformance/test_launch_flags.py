@@ -1,7 +1,6 @@
 """Every override and flag our launch commands use is one that the pinned VeRL and OpenRLHF declare."""
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
