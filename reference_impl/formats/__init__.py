@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ..messages import MessageOptions
 from ..pipeline import Converter, Tally
 
-__all__ = ["Algorithm", "ConvertOptions", "TARGETS", "get_algorithm", "UnknownFormat"]
+__all__ = ["Algorithm", "ConvertOptions", "RowSpec", "TARGETS", "get_algorithm", "UnknownFormat"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,42 @@ class ConvertOptions:
 
 
 @dataclass(frozen=True)
+class RowSpec:
+    """What one row of a format holds, declared beside its writer and checked by
+    {mod}`reference_impl.validate` (``validate_training_data.py``).
+
+    It is plain data, so the writer and the validator read the same declaration; a test
+    runs every writer and checks that its rows have exactly the declared fields.
+
+    Attributes:
+        fields: dotted field name -> kind (a key of ``reference_impl.validate.KINDS``:
+            ``str``, ``messages``, ``sft_messages``, ...). A kind ending in ``?`` is optional:
+            the field may be absent or null.
+        rules: row rules by name (keys of ``reference_impl.validate.RULES``), such as
+            ``chosen_differs_from_rejected``.
+        unique: a dotted field whose value must not repeat within a file.
+        open: other top-level columns are allowed (task fields handed to reward functions).
+
+    >>> spec = RowSpec({"messages": "sft_messages", "tools": "json_list?"})
+    >>> spec.required, spec.optional
+    ({'messages': 'sft_messages'}, {'tools': 'json_list'})
+    """
+
+    fields: dict[str, str]
+    rules: tuple[str, ...] = ()
+    unique: str | None = None
+    open: bool = False
+
+    @property
+    def required(self) -> dict[str, str]:
+        return {name: kind for name, kind in self.fields.items() if not kind.endswith("?")}
+
+    @property
+    def optional(self) -> dict[str, str]:
+        return {name: kind[:-1] for name, kind in self.fields.items() if kind.endswith("?")}
+
+
+@dataclass(frozen=True)
 class Algorithm:
     """One framework's format for one algorithm.
 
@@ -68,6 +104,8 @@ class Algorithm:
         source: the loader this format was read from (file and version).
         parquet_schema: a function returning the ``pyarrow`` schema of the parquet file,
             for formats whose rows must share one schema; ``None`` infers it.
+        row_specs: the shapes a row may take ({class}`RowSpec`; the first is what the
+            writer writes by default); empty when the columns are the user's (custom).
     """
 
     target: str
@@ -77,6 +115,7 @@ class Algorithm:
     summary: str
     source: str
     parquet_schema: Callable[[], Any] | None = None
+    row_specs: tuple[RowSpec, ...] = ()
 
     def converter(self, options: ConvertOptions = ConvertOptions()) -> Converter:
         return self.build(options)

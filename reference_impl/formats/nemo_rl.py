@@ -17,7 +17,7 @@ PyPI, so its formats are checked against this schema rather than its loader):
 from __future__ import annotations
 
 from ..pipeline import Skip, Tally
-from . import Algorithm, ConvertOptions, per_record, per_task
+from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
 from .common import PairedConversation, conversation, pairs_converter, sft_messages, task_fields
 
 TARGET = "nemo_rl"
@@ -63,17 +63,26 @@ def gym_task_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     return row
 
 
+# The rows each writer above produces, checked by validate_training_data.py.
+SFT_ROWS = (RowSpec({"messages": "sft_messages", "tools": "list?"}),)
+DPO_ROWS = (RowSpec({"context": "messages", "completions": "list"}, rules=("two_ranked_completions",)),)
+GRPO_ROWS = (RowSpec({"responses_create_params": "object", "responses_create_params.input": "str_or_list",
+                      "agent_ref": "object", "agent_ref.name": "str"}, open=True),)
+
+
 ALGORITHMS = {
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl",),
-        "openai_format rows: messages ending with the assistant turn, and tools", SOURCE,
+        "openai_format rows: messages ending with the assistant turn, and tools", SOURCE, row_specs=SFT_ROWS,
     ),
     "dpo": Algorithm(
         TARGET, "dpo", pairs_converter(dpo_row), (".jsonl",),
         "PreferenceDataset rows: context + two ranked completions (best vs worst of a task)", SOURCE,
+        row_specs=DPO_ROWS,
     ),
     "grpo": Algorithm(
         TARGET, "grpo", lambda o: per_task(lambda r, t: gym_task_row(r, o, t)), (".jsonl",),
         "NeMo Gym task rows (responses_create_params, agent_ref, verifier fields) for NemoGymDataset", SOURCE,
+        row_specs=GRPO_ROWS,
     ),
 }

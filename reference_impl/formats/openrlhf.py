@@ -18,7 +18,7 @@ from __future__ import annotations
 import orjson
 
 from ..pipeline import Tally
-from . import Algorithm, ConvertOptions, per_record, per_task
+from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
 from .common import PairedConversation, conversation, pairs_converter, plain_messages, sft_messages
 from .verl import data_source_of, ground_truth_of
 
@@ -84,25 +84,33 @@ def prompt_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     }
 
 
+# The rows each writer above produces, checked by validate_training_data.py.
+SFT_ROWS = (RowSpec({"messages": "sft_messages"}),)
+PAIR_ROWS = (RowSpec({"prompt": "messages", "chosen": "completion", "rejected": "completion", "margin": "number?"},
+                     rules=("chosen_differs_from_rejected", "margin_not_negative")),)
+PROMPT_ROWS = (RowSpec({"prompt": "messages", "label": "str", "datasource": "str?"}),)
+
+
 ALGORITHMS = {
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl", ".parquet"),
         "the whole conversation under messages (tools in the system message), for --data.multiturn", SOURCE,
+        row_specs=SFT_ROWS,
     ),
     "dpo": Algorithm(
         TARGET, "dpo", pairs_converter(pair_row), (".jsonl", ".parquet"),
-        "prompt / chosen / rejected message lists (+ margin) for train_dpo", SOURCE,
+        "prompt / chosen / rejected message lists (+ margin) for train_dpo", SOURCE, row_specs=PAIR_ROWS,
     ),
     "rm": Algorithm(
         TARGET, "rm", pairs_converter(pair_row), (".jsonl", ".parquet"),
-        "the same pairs for train_rm (margin is read by the reward-model loss)", SOURCE,
+        "the same pairs for train_rm (margin is read by the reward-model loss)", SOURCE, row_specs=PAIR_ROWS,
     ),
     "ppo": Algorithm(
         TARGET, "ppo", lambda o: per_task(lambda r, t: prompt_row(r, o, t)), (".jsonl", ".parquet"),
-        "prompt + label (+ datasource) for train_ppo_ray with a reward_func.py", SOURCE,
+        "prompt + label (+ datasource) for train_ppo_ray with a reward_func.py", SOURCE, row_specs=PROMPT_ROWS,
     ),
     "grpo": Algorithm(
         TARGET, "grpo", lambda o: per_task(lambda r, t: prompt_row(r, o, t)), (".jsonl", ".parquet"),
-        "the same prompts; GRPO is --algo.advantage.estimator group_norm", SOURCE,
+        "the same prompts; GRPO is --algo.advantage.estimator group_norm", SOURCE, row_specs=PROMPT_ROWS,
     ),
 }

@@ -21,7 +21,7 @@ from __future__ import annotations
 import orjson
 
 from ..pipeline import Tally
-from . import Algorithm, ConvertOptions, per_record, per_task
+from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
 from .common import PairedConversation, conversation, pairs_converter, reward_for, sft_messages, task_fields
 
 TARGET = "trl"
@@ -85,21 +85,32 @@ def dpo_row(paired: PairedConversation) -> dict:
             "tools": tools_column(paired.tools)}
 
 
+# The rows each writer above produces, checked by validate_training_data.py.
+SFT_ROWS = (RowSpec({"messages": "sft_messages", "tools": "json_list?"}),
+            RowSpec({"prompt": "messages", "completion": "completion", "tools": "json_list?"}))
+DPO_ROWS = (RowSpec({"prompt": "messages", "chosen": "completion", "rejected": "completion", "tools": "json_list?"},
+                    rules=("chosen_differs_from_rejected",)),)
+KTO_ROWS = (RowSpec({"prompt": "messages", "completion": "completion", "label": "bool", "tools": "json_list?"}),)
+GRPO_ROWS = (RowSpec({"prompt": "messages"}, open=True),)
+
+
 ALGORITHMS = {
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl",),
-        "conversational messages (+ tools as a JSON string) for SFTTrainer", SOURCE,
+        "conversational messages (+ tools as a JSON string) for SFTTrainer", SOURCE, row_specs=SFT_ROWS,
     ),
     "dpo": Algorithm(
         TARGET, "dpo", pairs_converter(dpo_row), (".jsonl",),
         "prompt / chosen / rejected message lists for DPOTrainer (best vs worst rollout of a task)", SOURCE,
+        row_specs=DPO_ROWS,
     ),
     "kto": Algorithm(
         TARGET, "kto", lambda o: per_record(lambda r, t: kto_row(r, o, t)), (".jsonl",),
-        "prompt / completion / label (reward >= threshold) for KTOTrainer", SOURCE,
+        "prompt / completion / label (reward >= threshold) for KTOTrainer", SOURCE, row_specs=KTO_ROWS,
     ),
     "grpo": Algorithm(
         TARGET, "grpo", lambda o: per_task(lambda r, t: grpo_row(r, o, t)), (".jsonl",),
         "one prompt per task plus its fields (passed to reward functions) for GRPOTrainer", SOURCE,
+        row_specs=GRPO_ROWS,
     ),
 }

@@ -23,7 +23,7 @@ import orjson
 
 from ..pipeline import Skip, Tally
 from ..rollouts import task_key
-from . import Algorithm, ConvertOptions, per_record, per_task
+from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
 from .common import conversation, plain_messages, sft_messages
 
 TARGET = "verl"
@@ -150,20 +150,28 @@ def sft_schema():
     return pa.schema([("messages", pa.list_(message)), ("tools", pa.string())])
 
 
+# The rows each writer above produces, checked by validate_training_data.py.
+RL_ROWS = (RowSpec({"data_source": "str", "prompt": "messages", "ability": "str", "reward_model": "object",
+                    "reward_model.style": "str", "reward_model.ground_truth": "str", "extra_info": "object",
+                    "extra_info.index": "int", "extra_info.split": "str?", "extra_info.task": "str?"},
+                   unique="extra_info.index"),)
+SFT_ROWS = (RowSpec({"messages": "sft_messages", "tools": "json_list?"}),)
+
+
 ALGORITHMS = {
     "grpo": Algorithm(
         TARGET, "grpo", rl_converter, (".parquet", ".jsonl"),
         "RLHFDataset prompts: data_source, prompt, ability, reward_model.ground_truth, extra_info.index", SOURCE,
-        rl_schema,
+        rl_schema, RL_ROWS,
     ),
     "ppo": Algorithm(
         TARGET, "ppo", rl_converter, (".parquet", ".jsonl"),
         "the same prompt parquet as grpo (PPO and GRPO differ in the trainer, not the data)", SOURCE,
-        rl_schema,
+        rl_schema, RL_ROWS,
     ),
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".parquet",),
         "MultiTurnSFTDataset parquet: messages and tools (JSON strings, decoded by our custom_cls)", SOURCE,
-        sft_schema,
+        sft_schema, SFT_ROWS,
     ),
 }
