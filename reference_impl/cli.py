@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["flag", "add_io_arguments", "prepare_parser", "options_from_args", "prepare_main", "fail"]
+__all__ = ["flag", "add_io_arguments", "prepare_parser", "options_from_args", "prepare_main", "fail", "report_malformed",
+           "filter_main", "validate_main", "stats_main"]
 
 
 def flag(name: str) -> list[str]:
@@ -136,10 +137,30 @@ def check_inputs(paths: Sequence[str]) -> str | None:
     return None
 
 
+def report_malformed(inputs: Sequence[str], consequence: str, remedy: str, limit: int = 20) -> int:
+    """After a strict run stopped at a malformed line: list every malformed line of the inputs
+    (``file:line: reason``, the first ``limit``), say what happened and what to do; return 1."""
+    from .rollouts import RolloutError, iter_rollouts
+
+    found = read = 0
+    for path in inputs:
+        for item in iter_rollouts(path):
+            read += 1
+            if isinstance(item, RolloutError):
+                found += 1
+                if found <= limit:
+                    print(f"error: {item}", file=sys.stderr)
+    if found > limit:
+        print(f"error: ... and {found - limit} more malformed lines", file=sys.stderr)
+    print(f"{found} malformed {'line' if found == 1 else 'lines'} of {read} read; {consequence}. Fix "
+          f"{'it' if found == 1 else 'them'}, or rerun with --skip-invalid to {remedy}", file=sys.stderr)
+    return 1
+
+
 def run_and_report(inputs, output, converter, args, description: dict, writer=None) -> int:
     """Run a conversion with the bad-input policy, print its counts, and return the exit status."""
     from .io import OutputExistsAsInput
-    from .pipeline import InvalidInput, run
+    from .pipeline import InvalidInput, run, sidecar_path
 
     problem = check_inputs(inputs)
     if problem:
@@ -147,10 +168,9 @@ def run_and_report(inputs, output, converter, args, description: dict, writer=No
     try:
         result = run(inputs, output, converter, skip_invalid=args.skip_invalid,
                      description=description, progress=args.progress, write_rows=writer)
-    except InvalidInput as exc:
-        return fail(f"{exc}\nnothing was written; fix the line, or rerun with --skip-invalid "
-                    f"to write the valid records and list the rejected ones in "
-                    f"{Path(output).stem}.rejects.jsonl")
+    except InvalidInput:
+        return report_malformed(inputs, "nothing was written", f"write the valid records and list the rejected ones, "
+                                f"with their reasons, in {sidecar_path(output, 'rejects')}")
     except OutputExistsAsInput as exc:
         return fail(str(exc))
     print(result.tally.report())
@@ -195,68 +215,123 @@ def filter_parser() -> argparse.ArgumentParser:
     """The parser of ``filter_rollouts.py``."""
     parser = argparse.ArgumentParser(
         prog="filter_rollouts.py",
-        description="Keep the rollouts worth training on. Filters compose; the output keeps the input's "
-        "record shape, and every record dropped is counted with its reason.",
+        description="Keep the rollouts worth training on. Filters compose; kept records are copied byte for byte, "
+        "and every record dropped is counted with its reason (read = written + skipped + rejected).",
     )
     add_io_arguments(parser)
-    parser.add_argument(*flag("min-reward"), dest="min_reward", type=float, help="keep rewards >= this")
-    parser.add_argument(*flag("max-reward"), dest="max_reward", type=float, help="keep rewards <= this")
-    parser.add_argument(*flag("reward-component"), dest="reward_component",
-                        help="read the reward from this reward_components key")
-    parser.add_argument(*flag("keep-masked"), dest="keep_masked", action="store_true",
-                        help="keep masked and failed records (dropped by default)")
-    parser.add_argument(*flag("top-k"), dest="top_k", type=int, help="keep the k best rollouts of each task")
-    parser.add_argument(*flag("drop-uniform-groups"), dest="drop_uniform_groups", action="store_true",
-                        help="drop tasks whose rollouts all have the same reward (they teach GRPO nothing)")
-    parser.add_argument("--dedupe", action="store_true", help="drop repeated trajectories of a task")
-    parser.add_argument(*flag("max-turns"), dest="max_turns", type=int, help="drop trajectories with more assistant turns")
-    parser.add_argument(*flag("max-chars"), dest="max_chars", type=int, help="drop trajectories with more characters")
-    parser.add_argument(*flag("max-tokens"), dest="max_tokens", type=int,
-                        help="drop trajectories with more tokens (needs --tokenizer)")
-    parser.add_argument("--tokenizer", help="a Hugging Face tokenizer (hub id or folder) for --max-tokens")
+    group = parser.add_argument_group("reward")
+    group.add_argument(*flag("min-reward"), dest="min_reward", type=float, help="keep rewards >= this")
+    group.add_argument(*flag("max-reward"), dest="max_reward", type=float, help="keep rewards <= this")
+    group.add_argument(*flag("reward-component"), dest="reward_component",
+                       help="read the reward from this reward_components key (for the range, --top-k and "
+                            "--drop-uniform-groups)")
+    group.add_argument(*flag("keep-masked"), dest="keep_masked", action="store_true",
+                       help="keep masked (mask_sample) and failed (_ng_failure_class) records; dropped by default, "
+                            "as the trainers and the prepare scripts drop them")
+    group = parser.add_argument_group("task groups (two passes over the input)")
+    group.add_argument(*flag("top-k"), dest="top_k", type=int, help="keep the k best rollouts of each task")
+    group.add_argument(*flag("drop-uniform-groups"), dest="drop_uniform_groups", action="store_true",
+                       help="drop tasks whose rollouts all got the same reward (they teach GRPO nothing)")
+    group.add_argument("--dedupe", action="store_true",
+                       help="drop rollouts whose trajectory repeats an earlier one of the same task")
+    group = parser.add_argument_group("length")
+    group.add_argument(*flag("max-turns"), dest="max_turns", type=int,
+                       help="drop trajectories with more assistant turns")
+    group.add_argument(*flag("max-chars"), dest="max_chars", type=int,
+                       help="drop conversations (prompt and trajectory) with more characters of text")
+    group.add_argument(*flag("max-tokens"), dest="max_tokens", type=int,
+                       help="drop conversations with more tokens, rendered with the tokenizer's chat template "
+                            "(needs --tokenizer)")
+    group.add_argument("--tokenizer", help="a Hugging Face tokenizer (hub id or local folder) for --max-tokens")
     return parser
 
 
-def filter_main(argv: Sequence[str] | None = None) -> int:
-    """The whole of ``filter_rollouts.py``."""
-    quiet_broken_pipe()
-    from .filters import FilterOptions, filter_converter, tokenizer_counter
+def _filter_options(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """Check the filter arguments against each other and build the options (loading a tokenizer if asked)."""
+    from .filters import FilterOptions, tokenizer_counter
 
-    parser = filter_parser()
-    args = parser.parse_args(argv)
     if args.max_tokens is not None and not args.tokenizer:
         parser.error("--max-tokens needs --tokenizer")
-    if args.top_k is not None and args.top_k < 1:
-        parser.error("--top-k must be at least 1")
-    options = FilterOptions(
+    if args.tokenizer and args.max_tokens is None:
+        parser.error("--tokenizer is only used with --max-tokens")
+    for name in ("top_k", "max_turns", "max_chars", "max_tokens"):
+        value = getattr(args, name)
+        if value is not None and value < (1 if name == "top_k" else 0):
+            parser.error(f"--{name.replace('_', '-')} must be at least {1 if name == 'top_k' else 0}")
+    if args.min_reward is not None and args.max_reward is not None and args.min_reward > args.max_reward:
+        parser.error(f"--min-reward {args.min_reward:g} is above --max-reward {args.max_reward:g}: nothing would be kept")
+    if Path(args.output).suffix != ".jsonl":
+        parser.error(f"filter_rollouts.py copies rollout lines as they are: --output must end in .jsonl, not "
+                     f"{Path(args.output).suffix or 'nothing'}")
+    return FilterOptions(
         min_reward=args.min_reward, max_reward=args.max_reward, reward_component=args.reward_component,
         keep_masked=args.keep_masked, top_k=args.top_k, drop_uniform_groups=args.drop_uniform_groups,
         dedupe=args.dedupe, max_turns=args.max_turns, max_chars=args.max_chars, max_tokens=args.max_tokens,
         count_tokens=tokenizer_counter(args.tokenizer) if args.max_tokens is not None else None,
     )
-    description = {"script": "filter_rollouts.py", "filters": {k: v for k, v in vars(args).items()
-                                                               if k not in ("input", "output", "progress") and v not in (None, False)}}
-    return run_and_report(args.input, args.output, filter_converter(options), args, description)
+
+
+def filter_main(argv: Sequence[str] | None = None) -> int:
+    """The whole of ``filter_rollouts.py``: parse, filter, copy the kept lines, report.
+
+    Returns:
+        0 on success, 1 on bad input (the process's exit status); 2 for bad arguments.
+    """
+    quiet_broken_pipe()
+    from .filters import InputChanged, RawLineWriter, filter_converter
+
+    parser = filter_parser()
+    args = parser.parse_args(argv)
+    try:
+        options = _filter_options(parser, args)
+    except (OSError, ValueError) as exc:  # a tokenizer that cannot be loaded
+        return fail(f"cannot load the tokenizer {args.tokenizer!r}: {exc}")
+    filters = {k: v for k, v in vars(args).items()
+               if k not in ("input", "output", "progress", "skip_invalid") and v not in (None, False)}
+    description = {"script": "filter_rollouts.py", "filters": filters,
+                   "order": "record filters (masked, reward, length), then --dedupe, --drop-uniform-groups, --top-k"}
+    try:
+        return run_and_report(args.input, args.output, filter_converter(options), args, description, RawLineWriter)
+    except InputChanged as exc:
+        return fail(str(exc))
+
+
+def validate_parser() -> argparse.ArgumentParser:
+    """The parser of ``validate_training_data.py``."""
+    from .validate import SPECS
+
+    formats = "\n".join(f"  {t:9} {', '.join(sorted(a for tt, a in SPECS if tt == t))}"
+                        for t in sorted({t for t, _ in SPECS}))
+    parser = argparse.ArgumentParser(
+        prog="validate_training_data.py",
+        description="Check prepared training files against the format they are for: required fields and types, "
+        "empty values, role order and tool-call ids, pairs that differ, ranks, labels and margins, NaN and infinity, "
+        f"duplicate rows. Problems are printed as file:line: what (the row number for parquet).\n\nformats:\n{formats}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--input", nargs="+", required=True, help="JSONL or parquet files written by the prepare scripts")
+    parser.add_argument("--target", required=True, choices=sorted({t for t, _ in SPECS}))
+    parser.add_argument("--algorithm", required=True)
+    parser.add_argument(*flag("max-problems"), dest="max_problems", type=int, default=50,
+                        help="print at most this many problems per file (all are counted; default: 50)")
+    parser.add_argument(*flag("allow-duplicates"), dest="allow_duplicates", action="store_true",
+                        help="report duplicate rows but do not fail on them")
+    parser.add_argument("--report", help="also write the counts and the first problems as JSON here")
+    return parser
 
 
 def validate_main(argv: Sequence[str] | None = None) -> int:
-    """The whole of ``validate_training_data.py``: exit 0 when clean, 1 with the problems otherwise."""
+    """The whole of ``validate_training_data.py``.
+
+    Returns:
+        0 when every file is valid, 1 when one has problems (or duplicate rows, unless
+        allowed), 2 for bad arguments.
+    """
     quiet_broken_pipe()
+    from .io import same_file, write_json
     from .validate import SPECS, validate_file
 
-    targets = sorted({t for t, _ in SPECS})
-    parser = argparse.ArgumentParser(
-        prog="validate_training_data.py",
-        description="Check a prepared training file against the format it is for: fields and types, "
-        "empty values, role order, pairs that differ, NaN, duplicates. Problems are printed as file:line: what.",
-    )
-    parser.add_argument("--input", nargs="+", required=True, help="JSONL or parquet files written by the prepare scripts")
-    parser.add_argument("--target", required=True, choices=targets)
-    parser.add_argument("--algorithm", required=True)
-    parser.add_argument(*flag("max-problems"), dest="max_problems", type=int, default=50,
-                        help="print at most this many problems (all are counted)")
-    parser.add_argument(*flag("allow-duplicates"), dest="allow_duplicates", action="store_true",
-                        help="report duplicate rows but do not fail on them")
+    parser = validate_parser()
     args = parser.parse_args(argv)
     if (args.target, args.algorithm) not in SPECS:
         known = sorted(a for t, a in SPECS if t == args.target)
@@ -264,65 +339,135 @@ def validate_main(argv: Sequence[str] | None = None) -> int:
     problem = check_inputs(args.input)
     if problem:
         return fail(problem)
+    if args.report and any(same_file(args.report, p) for p in args.input):
+        return fail(f"refusing to write {args.report}: it is an input file")
     status = 0
+    reports = []
     for path in args.input:
         report = validate_file(path, args.target, args.algorithm)
+        reports.append(report)
+        duplicates = f", {report.duplicate_count} duplicate rows" if report.duplicate_count else ""
         if report.clean or (args.allow_duplicates and report.loadable):
-            note = f" ({len(report.duplicates)} duplicate rows)" if report.duplicates else ""
-            print(f"{path}: {report.rows} rows, valid {args.target} {args.algorithm} data{note}")
+            print(f"{path}: {report.rows} rows, valid {args.target} {args.algorithm} data{duplicates}")
+            for line in report.duplicates[: args.max_problems]:
+                print(f"  note: {line}")
             continue
         status = 1
         found = report.problems + ([] if args.allow_duplicates else report.duplicates)
         for line in found[: args.max_problems]:
             print(line, file=sys.stderr)
-        if len(found) > args.max_problems:
-            print(f"... and {len(found) - args.max_problems} more", file=sys.stderr)
-        print(f"{path}: {report.rows} rows, {len(report.problems)} problems, {len(report.duplicates)} duplicate rows",
-              file=sys.stderr)
+        total = report.problem_count + (0 if args.allow_duplicates else report.duplicate_count)
+        if total > args.max_problems:
+            print(f"... and {total - args.max_problems} more", file=sys.stderr)
+        print(f"{path}: {report.rows} rows, {report.problem_count} problems{duplicates}: not valid "
+              f"{args.target} {args.algorithm} data", file=sys.stderr)
+        for kind, n in report.kinds.most_common(10):
+            print(f"  {n:>6}  {kind}", file=sys.stderr)
+        if report.duplicate_count and not args.allow_duplicates:
+            print(f"  {report.duplicate_count:>6}  duplicate rows (drop repeated trajectories with filter_rollouts.py "
+                  "--dedupe, or pass --allow-duplicates)", file=sys.stderr)
+    if args.report:
+        write_json(args.report, {"target": args.target, "algorithm": args.algorithm, "valid": status == 0,
+                                 "allow_duplicates": args.allow_duplicates, "files": [r.as_dict() for r in reports]})
     return status
 
 
-def stats_main(argv: Sequence[str] | None = None) -> int:
-    """The whole of ``rollout_stats.py``: a table, a JSON report, and pictures."""
-    quiet_broken_pipe()
-    from .io import JsonlWriter, same_file, write_json
-    from .pipeline import InvalidInput, Tally, read_rollouts, sidecar_path
-    from .stats import collect_stats, draw_plots, report_table
-
-    parser = argparse.ArgumentParser(prog="rollout_stats.py",
-                                     description="Rewards, pass rates, pass@k, turns and tool calls of rollout files.")
-    parser.add_argument("--input", nargs="+", required=True, metavar="ROLLOUTS")
-    parser.add_argument("--report", help="write the report as JSON here")
-    parser.add_argument("--plots", help="draw reward_histogram.png and pass_rate.png into this folder")
+def stats_parser() -> argparse.ArgumentParser:
+    """The parser of ``rollout_stats.py``."""
+    parser = argparse.ArgumentParser(
+        prog="rollout_stats.py",
+        description="Rewards, pass rates, pass@k, turns and tool calls of rollout files: a table, a JSON report "
+        "and two pictures.")
+    parser.add_argument("--input", nargs="+", required=True, metavar="ROLLOUTS",
+                        help="rollout JSONL files (.jsonl or .jsonl.gz), read in order")
+    parser.add_argument("--report", help="write the report as JSON here (with a manifest beside it)")
+    parser.add_argument("--plots", help="draw reward_histogram and pass_rate pictures into this folder")
+    parser.add_argument(*flag("plot-format"), dest="plot_format", choices=["png", "svg"], default="png")
     parser.add_argument(*flag("pass-threshold"), dest="threshold", type=float, default=1.0,
                         help="a rollout passes when its reward is at least this (default: 1.0)")
-    parser.add_argument(*flag("reward-component"), dest="reward_component")
+    parser.add_argument(*flag("reward-component"), dest="reward_component",
+                        help="report on this reward_components key instead of reward")
+    parser.add_argument(*flag("per-task"), dest="per_task", action="store_true",
+                        help="also print one line per task (always in the report)")
     parser.add_argument(*flag("skip-invalid"), dest="skip_invalid", action="store_true",
-                        help="report on the valid records; list the malformed lines in <report>.rejects.jsonl")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
-    args = parser.parse_args(argv)
+                        help="report on the valid records; list each malformed line, with its reason, in "
+                             "<report>.rejects.jsonl (or on standard error without --report)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: only on a terminal)")
+    return parser
+
+
+def stats_main(argv: Sequence[str] | None = None) -> int:
+    """The whole of ``rollout_stats.py``: a table, a JSON report with its manifest, and pictures.
+
+    Returns:
+        0 on success, 1 on bad input (strict: nothing written), 2 for bad arguments.
+    """
+    quiet_broken_pipe()
+    import time
+
+    from .io import JsonlWriter, same_file, sha256_of, write_json
+    from .pipeline import InvalidInput, Tally, read_rollouts, sidecar_path
+    from .stats import collect_stats, draw_plots, report_table, task_table
+
+    args = stats_parser().parse_args(argv)
+    started = time.perf_counter()
     problem = check_inputs(args.input)
     if problem:
         return fail(problem)
-    if args.report and any(same_file(args.report, p) for p in args.input):
-        return fail(f"refusing to write {args.report}: it is an input file")
+    outputs = [args.report] if args.report else []
+    if args.plots:
+        outputs += [str(Path(args.plots) / f"{name}.{args.plot_format}") for name in ("reward_histogram", "pass_rate")]
+    for output in outputs:
+        if any(same_file(output, p) for p in args.input):
+            return fail(f"refusing to write {output}: it is an input file")
     tally = Tally()
-    rejects = JsonlWriter(sidecar_path(args.report or "report.json", "rejects")) if args.skip_invalid else None
-    on_reject = (lambda e: rejects.write({"file": e.path, "line": e.line, "reason": e.reason})) if rejects else None
-    try:
-        stats = collect_stats(read_rollouts(args.input, tally, on_reject, args.progress), tally, args.threshold,
-                              args.reward_component)
-    except InvalidInput as exc:
-        return fail(f"{exc}\nno report written; fix the line, or rerun with --skip-invalid")
-    finally:
+    rejects = JsonlWriter(sidecar_path(args.report, "rejects")) if args.skip_invalid and args.report else None
+    shown = []
+
+    def reject(error) -> None:
         if rejects is not None:
-            rejects.commit() if rejects.rows else rejects.abort()
+            rejects.write({"file": error.path, "line": error.line, "reason": error.reason})
+        elif len(shown) < 20:
+            shown.append(error)
+            print(f"rejected: {error}", file=sys.stderr)
+
+    try:
+        stats = collect_stats(read_rollouts(args.input, tally, reject if args.skip_invalid else None, args.progress),
+                              tally, args.threshold, args.reward_component)
+    except InvalidInput:
+        if rejects is not None:
+            rejects.abort()
+        return report_malformed(args.input, "no report was written", "report on the valid records")
+    wrote_rejects = None
+    if rejects is not None:
+        if rejects.rows:
+            rejects.commit()
+            wrote_rejects = rejects.path
+        else:
+            rejects.abort()
     report = stats.as_dict()
     print(report_table(report))
+    if args.per_task:
+        print(task_table(report))
+    plots = draw_plots(stats, args.plots, args.plot_format) if args.plots else []
+    for path in plots:
+        print(f"plot: {path}")
+    if wrote_rejects:
+        print(f"rejected lines, with their reasons: {wrote_rejects}")
     if args.report:
         write_json(args.report, report)
+        manifest = sidecar_path(args.report, "manifest")
+        write_json(manifest, {
+            "inputs": [{"path": str(p), "sha256": sha256_of(p)} for p in args.input],
+            "output": {"path": str(args.report), "sha256": sha256_of(args.report)},
+            "plots": [{"path": str(p), "sha256": sha256_of(p)} for p in plots],
+            "rejects": str(wrote_rejects) if wrote_rejects else None,
+            "counts": tally.as_dict(),
+            "run": {"script": "rollout_stats.py", "pass_threshold": args.threshold,
+                    "reward_component": args.reward_component},
+            "seconds": round(time.perf_counter() - started, 3),
+        })
         print(f"report: {args.report}")
-    if args.plots:
-        for path in draw_plots(stats, args.plots):
-            print(f"plot: {path}")
+        print(f"manifest: {manifest}")
     return 0

@@ -1,55 +1,69 @@
 """Filter rollouts before training: by reward, by task group, by length, without duplicates.
 
-Filters compose, and the output keeps the input's record shape. Every record dropped is
-counted with the reason (``reward below 0.7``, ``task rewards do not vary``...).
+Filters compose, and the output keeps the input's records byte for byte: each kept line is
+copied as it was read, never parsed and written again. Every record dropped is counted with
+its reason (``reward below 0.7``, ``task rewards do not vary``...), so that
+``read == written + skipped + rejected``.
 
-Record filters look at one record at a time and run in one streaming pass. Group
-filters (top-k per task, tasks whose rewards do not vary, duplicates) need to see a
-whole task first: a first pass keeps, per record, only its task, reward and line
-number; a second pass writes the records that survived. Memory grows with the number of
-records as a few numbers each, never with the trajectories.
+*Record filters* (reward range, masked and failed records, length) look at one record at a
+time and run in one streaming pass. *Group filters* (the top k of each task, tasks whose
+rewards do not vary, repeated trajectories) must see a whole task first, and a task's
+rollouts are scattered through the file. A first pass keeps, per task, only a few numbers
+(the lowest and highest reward, and the line numbers of its rollouts, or for the top k a
+heap of k entries) and, for ``--dedupe``, a 16-byte fingerprint per distinct trajectory;
+a second pass copies the lines that survived. The trajectories themselves are never held.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from dataclasses import dataclass
+import heapq
+import os
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 import orjson
 
+from .io import JsonlWriter
 from .pipeline import Tally
-from .rollouts import Rollout, iter_rollouts, reward_of, skip_reason, task_key, trajectory_items
+from .rollouts import Rollout, open_binary, reward_of, skip_reason, task_key, trajectory_items
 
 __all__ = [
     "FilterOptions",
-    "record_drop_reason",
-    "trajectory_fingerprint",
     "count_turns",
-    "trajectory_chars",
-    "group_keep",
+    "conversation_text",
+    "conversation_chars",
+    "trajectory_fingerprint",
+    "record_drop_reason",
+    "TaskGroup",
     "filter_converter",
+    "RawLineWriter",
+    "InputChanged",
+    "tokenizer_counter",
 ]
 
 
 @dataclass(frozen=True)
 class FilterOptions:
-    """What to keep.
+    """What to keep. Every option left at its default keeps everything it governs.
 
     Attributes:
         min_reward: keep rewards at least this.
         max_reward: keep rewards at most this.
-        reward_component: read the reward from this ``reward_components`` key.
-        keep_masked: keep masked and failed records (dropped by default, as trainers do).
-        top_k: keep the k highest-reward rollouts of each task.
+        reward_component: read the reward from this ``reward_components`` key (for the
+            range, the top k and the uniform-group test).
+        keep_masked: keep masked and failed records (dropped by default, as NeMo RL
+            masks them out of the loss and the format writers skip them).
+        top_k: keep the k highest-reward rollouts of each task (earlier lines win ties).
         drop_uniform_groups: drop tasks whose rollouts all have the same reward (GRPO
             learns nothing from them: every advantage is zero).
         dedupe: drop rollouts whose trajectory repeats an earlier one of the same task.
         max_turns: drop trajectories with more assistant turns than this.
-        max_chars: drop trajectories with more characters of text than this.
-        max_tokens: drop trajectories with more tokens than this, counted by ``count_tokens``.
-        count_tokens: a function from text to a token count (see {func}`tokenizer_counter`).
+        max_chars: drop conversations (prompt and trajectory) with more characters of text.
+        max_tokens: drop conversations with more tokens than this, counted by ``count_tokens``.
+        count_tokens: a function from a record to its token count (see {func}`tokenizer_counter`).
     """
 
     min_reward: float | None = None
@@ -62,59 +76,70 @@ class FilterOptions:
     max_turns: int | None = None
     max_chars: int | None = None
     max_tokens: int | None = None
-    count_tokens: Callable[[str], int] | None = None
+    count_tokens: Callable[[dict], int] | None = None
 
     @property
     def needs_groups(self) -> bool:
+        """Whether a filter needs to see whole tasks (and so two passes)."""
         return self.top_k is not None or self.drop_uniform_groups or self.dedupe
+
+    @property
+    def needs_reward(self) -> bool:
+        return self.min_reward is not None or self.max_reward is not None or self.top_k is not None or self.drop_uniform_groups
 
 
 def count_turns(record: dict) -> int:
-    """Assistant turns in a trajectory: messages and tool-call steps of the model.
+    """Assistant turns in a trajectory: runs of model items (messages, tool calls, reasoning)
+    between the tool results and user messages.
 
     >>> count_turns({"response": {"output": [{"type": "reasoning"}, {"type": "function_call"},
     ...     {"type": "function_call_output"}, {"type": "message", "role": "assistant"}]}})
     2
     """
     turns = 0
-    previous = None
+    in_turn = False
     for item in trajectory_items(record):
         kind = item.get("type", "message")
-        model_turn = (kind == "message" and item.get("role") == "assistant") or kind == "function_call"
-        if model_turn and previous != "model":
+        model_item = kind in ("function_call", "reasoning") or (kind == "message" and item.get("role") == "assistant")
+        if model_item and not in_turn:
             turns += 1
-        previous = "model" if model_turn else ("model" if kind == "reasoning" and previous == "model" else kind)
+        in_turn = model_item
     return turns
 
 
-def trajectory_chars(record: dict) -> int:
-    """Characters of text in a trajectory (message text, call arguments, tool results, reasoning).
+def conversation_text(record: dict) -> str:
+    """The text of a rollout's conversation as a trainer sees it: the prompt's and the
+    trajectory's messages, reasoning and tool-call arguments.
 
-    >>> trajectory_chars({"response": {"output": [{"type": "message", "role": "assistant",
-    ...     "content": [{"type": "output_text", "text": "four"}]}]}})
+    >>> conversation_text({"responses_create_params": {"input": "2+2?"},
+    ...     "response": {"output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "4"}]}]}})
+    '2+2?\\n4'
+    """
+    from .messages import rollout_messages
+
+    prompt, trajectory = rollout_messages(record, dropped=Counter())
+    parts = []
+    for message in prompt + trajectory:
+        parts.append(message.get("reasoning_content") or "")
+        parts.append(message.get("content") or "")
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            arguments = function.get("arguments")
+            parts.append(f"{function.get('name', '')} {arguments if isinstance(arguments, str) else orjson.dumps(arguments).decode()}")
+    return "\n".join(part for part in parts if part)
+
+
+def conversation_chars(record: dict) -> int:
+    """Characters of text in a rollout's conversation (see {func}`conversation_text`).
+
+    >>> conversation_chars({"responses_create_params": {"input": "2+2?"}, "response": {"output": []}})
     4
     """
-    return len(_trajectory_text(record))
+    return len(conversation_text(record))
 
 
-def _trajectory_text(record: dict) -> str:
-    from .messages import content_text
-
-    parts = []
-    for item in trajectory_items(record):
-        kind = item.get("type", "message")
-        if kind == "message":
-            parts.append(content_text(item.get("content")))
-        elif kind == "function_call":
-            parts.append(str(item.get("arguments", "")))
-        elif kind == "function_call_output":
-            parts.append(content_text(item.get("output")))
-        elif kind == "reasoning":
-            parts.extend(p.get("text", "") for p in item.get("summary") or [] if isinstance(p, dict))
-    return "".join(parts)
-
-
-_VOLATILE = frozenset({"id", "call_id", "status", "generation_log_probs", "prompt_token_ids", "generation_token_ids", "logprobs", "annotations"})
+_VOLATILE = frozenset({"id", "call_id", "status", "generation_log_probs", "prompt_token_ids", "generation_token_ids",
+                       "logprobs", "annotations", "routed_experts"})
 
 
 def _stable(value):
@@ -125,16 +150,16 @@ def _stable(value):
     return value
 
 
-def trajectory_fingerprint(record: dict) -> str:
-    """A hash of what a trajectory says, ignoring ids, statuses and token fields.
+def trajectory_fingerprint(record: dict) -> bytes:
+    """A 16-byte hash of what a trajectory says, ignoring ids, statuses and token fields.
 
     >>> a = {"response": {"output": [{"id": "msg_1", "type": "message", "role": "assistant", "content": "4"}]}}
     >>> b = {"response": {"output": [{"id": "msg_2", "type": "message", "role": "assistant", "content": "4"}]}}
     >>> trajectory_fingerprint(a) == trajectory_fingerprint(b)
     True
     """
-    data = orjson.dumps(_stable(trajectory_items(record)), option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    data = orjson.dumps(_stable(trajectory_items(record)), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def record_drop_reason(record: dict, options: FilterOptions) -> str | None:
@@ -144,112 +169,223 @@ def record_drop_reason(record: dict, options: FilterOptions) -> str | None:
     'reward below 0.7'
     >>> record_drop_reason({"reward": 1.0, "response": {"output": [{}]}, "mask_sample": True}, FilterOptions())
     'masked sample'
-    >>> record_drop_reason({"reward": 1.0, "response": {"output": [{}]}}, FilterOptions(min_reward=0.7)) is None
+    >>> record_drop_reason({"reward": 1.0, "response": {"output": [{}]}, "mask_sample": True},
+    ...                    FilterOptions(keep_masked=True)) is None
+    True
+    >>> record_drop_reason({"reward": 0.2, "reward_components": {"format": 1.0}, "response": {"output": [{}]}},
+    ...                    FilterOptions(min_reward=0.7, reward_component="format")) is None
     True
     """
     reason = skip_reason(record)
     if reason is not None and not (options.keep_masked and reason in ("masked sample", "failure record")):
         return reason
-    needs_reward = options.min_reward is not None or options.max_reward is not None or options.needs_groups
-    reward = reward_of(record, options.reward_component)
-    if needs_reward and reward is None:
-        return f"no reward component {options.reward_component!r}" if options.reward_component else "no reward"
-    if options.min_reward is not None and reward < options.min_reward:
-        return f"reward below {options.min_reward:g}"
-    if options.max_reward is not None and reward > options.max_reward:
-        return f"reward above {options.max_reward:g}"
+    if options.needs_reward:
+        reward = reward_of(record, options.reward_component)
+        if reward is None:
+            return f"no reward component {options.reward_component!r}" if options.reward_component else "no reward"
+        if options.min_reward is not None and reward < options.min_reward:
+            return f"reward below {options.min_reward:g}"
+        if options.max_reward is not None and reward > options.max_reward:
+            return f"reward above {options.max_reward:g}"
     if options.max_turns is not None and count_turns(record) > options.max_turns:
         return f"more than {options.max_turns} turns"
-    if options.max_chars is not None and trajectory_chars(record) > options.max_chars:
+    if options.max_chars is not None and conversation_chars(record) > options.max_chars:
         return f"more than {options.max_chars} characters"
     if options.max_tokens is not None and options.count_tokens is not None:
-        if options.count_tokens(_trajectory_text(record)) > options.max_tokens:
+        try:
+            tokens = options.count_tokens(record)
+        except Exception as exc:  # a chat template that raises on this conversation
+            return f"the tokenizer's chat template failed on it ({type(exc).__name__})"
+        if tokens > options.max_tokens:
             return f"more than {options.max_tokens} tokens"
     return None
 
 
+class InputChanged(RuntimeError):
+    """An input file changed between the two passes of the group filters."""
+
+
+_LINE_BITS = 40  # a position is (file index << 40) | line number
+
+
 @dataclass
-class RolloutSummary:
-    """What the first pass of the group filters keeps of a record: where it is, its task and reward."""
+class TaskGroup:
+    """What the first pass keeps of one task: a few numbers, never its records.
 
-    path: str
-    line: int
-    task: str
-    reward: float
-    fingerprint: str | None
+    Attributes:
+        count: rollouts that passed the record filters and were not repeats.
+        low, high: the lowest and highest reward among them.
+        positions: where they are (``file << 40 | line``), when all may be kept.
+        heap: with a top k, the k best as ``(reward, -order, position)`` (a min-heap).
+        fingerprints: with ``--dedupe``, the trajectories seen (16 bytes each).
 
-
-def group_keep(seen: list[RolloutSummary], options: FilterOptions, tally: Tally) -> set[tuple[str, int]]:
-    """Apply the group filters to the first pass's summaries; return the ``(path, line)`` to keep.
-
-    Dropped records are counted in ``tally`` with their reason.
+    >>> g = TaskGroup(top_k=2)
+    >>> for reward, line in [(0.5, 1), (1.0, 2), (0.0, 3), (1.0, 4)]:
+    ...     g.add(reward, line)
+    >>> sorted(g.kept()), g.count, (g.low, g.high)
+    ([2, 4], 4, (0.0, 1.0))
     """
-    tasks: dict[str, list[RolloutSummary]] = defaultdict(list)
-    for item in seen:
-        tasks[item.task].append(item)
-    keep: set[tuple[str, int]] = set()
-    for members in tasks.values():
-        if options.dedupe:
-            fingerprints, unique = set(), []
-            for item in members:
-                if item.fingerprint in fingerprints:
-                    tally.skip("duplicate trajectory")
-                else:
-                    fingerprints.add(item.fingerprint)
-                    unique.append(item)
-            members = unique
-        if options.drop_uniform_groups and len({m.reward for m in members}) <= 1:
-            tally.skip("task rewards do not vary", len(members))
-            continue
-        if options.top_k is not None and len(members) > options.top_k:
-            ranked = sorted(members, key=lambda m: -m.reward)  # stable: earlier lines win ties
-            for item in ranked[options.top_k :]:
-                tally.skip(f"not in the top {options.top_k} of its task")
-            members = ranked[: options.top_k]
-        keep.update((m.path, m.line) for m in members)
-    return keep
+
+    top_k: int | None = None
+    count: int = 0
+    low: float = float("inf")
+    high: float = float("-inf")
+    positions: array = field(default_factory=lambda: array("q"))
+    heap: list = field(default_factory=list)
+    fingerprints: set = field(default_factory=set)
+
+    def add(self, reward: float, position: int) -> None:
+        self.count += 1
+        self.low, self.high = min(self.low, reward), max(self.high, reward)
+        if self.top_k is None:
+            self.positions.append(position)
+            return
+        entry = (reward, -self.count, position)  # on equal rewards the later line leaves first
+        if len(self.heap) < self.top_k:
+            heapq.heappush(self.heap, entry)
+        else:
+            heapq.heappushpop(self.heap, entry)
+
+    def varies(self) -> bool:
+        return self.high > self.low
+
+    def kept(self) -> Iterable[int]:
+        return self.positions if self.top_k is None else (position for _, _, position in self.heap)
+
+
+class _RawLines:
+    """The raw lines of the input files, read forward: the bytes of line N of a file as written."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.handle = None
+        self.number = 0
+
+    def get(self, path: str, line: int) -> bytes:
+        if path != self.path or line <= self.number:
+            self.close()
+            self.path, self.handle, self.number = path, open_binary(path), 0
+        for raw in self.handle:
+            self.number += 1
+            if self.number == line:
+                return raw
+        raise InputChanged(f"{path} has no line {line} any more: it changed while being filtered")
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_size, status.st_mtime_ns
 
 
 def filter_converter(options: FilterOptions):
-    """A converter (for {func}`~reference_impl.pipeline.run`) that yields the records to keep, as they are."""
+    """A converter (for {func}`~reference_impl.pipeline.run`) that yields the kept records'
+    lines as they were read (bytes); write them with {class}`RawLineWriter`."""
 
-    def one_pass(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[dict]:
+    def one_pass(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[bytes]:
+        lines = _RawLines()
+        try:
+            for rollout in rollouts:
+                reason = record_drop_reason(rollout.record, options)
+                if reason is not None:
+                    tally.skip(reason)
+                    continue
+                tally.used += 1
+                yield lines.get(rollout.path, rollout.line)
+        finally:
+            lines.close()
+
+    def two_passes(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[bytes]:
+        files: list[str] = []
+        stamps: list[tuple[int, int]] = []
+        groups: dict[str, TaskGroup] = {}
+        last_line = 0
         for rollout in rollouts:
-            reason = record_drop_reason(rollout.record, options)
+            if not files or rollout.path != files[-1] or rollout.line <= last_line:
+                files.append(rollout.path)
+                stamps.append(_stamp(rollout.path))
+            last_line = rollout.line
+            record = rollout.record
+            reason = record_drop_reason(record, options)
             if reason is not None:
                 tally.skip(reason)
                 continue
-            tally.used += 1
-            yield rollout.record
-
-    def two_passes(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[dict]:
-        seen: list[RolloutSummary] = []
-        paths: list[str] = []
-        for rollout in rollouts:
-            if not paths or paths[-1] != rollout.path:
-                paths.append(rollout.path)
-            reason = record_drop_reason(rollout.record, options)
-            if reason is not None:
-                tally.skip(reason)
+            reward = reward_of(record, options.reward_component)
+            group = groups.get(key := task_key(record))
+            if group is None:
+                group = groups[key] = TaskGroup(options.top_k)
+            if options.dedupe:
+                fingerprint = trajectory_fingerprint(record)
+                if fingerprint in group.fingerprints:
+                    tally.skip("duplicate trajectory")
+                    continue
+                group.fingerprints.add(fingerprint)
+            group.add(0.0 if reward is None else reward, (len(files) - 1) << _LINE_BITS | rollout.line)
+        keep = array("q")
+        for group in groups.values():
+            if options.drop_uniform_groups and not group.varies():
+                tally.skip("task rewards do not vary", group.count)
                 continue
-            reward = reward_of(rollout.record, options.reward_component)
-            fingerprint = trajectory_fingerprint(rollout.record) if options.dedupe else None
-            seen.append(RolloutSummary(rollout.path, rollout.line, task_key(rollout.record), reward, fingerprint))
-        keep = group_keep(seen, options, tally)
-        del seen
-        for path in paths:
-            for item in iter_rollouts(path):
-                if isinstance(item, Rollout) and (item.path, item.line) in keep:
-                    tally.used += 1
-                    yield item.record
+            before = len(keep)
+            keep.extend(group.kept())
+            if group.count > len(keep) - before:
+                tally.skip(f"not in the top {options.top_k} of its task", group.count - (len(keep) - before))
+        groups.clear()
+        lines = _RawLines()
+        try:
+            checked = set()
+            for position in sorted(keep):
+                index, line = position >> _LINE_BITS, position & ((1 << _LINE_BITS) - 1)
+                if index not in checked:
+                    if _stamp(files[index]) != stamps[index]:
+                        raise InputChanged(f"{files[index]} changed while being filtered; nothing was written")
+                    checked.add(index)
+                tally.used += 1
+                yield lines.get(files[index], line)
+        finally:
+            lines.close()
 
     return two_passes if options.needs_groups else one_pass
 
 
-def tokenizer_counter(name_or_path: str) -> Callable[[str], int]:
-    """Count tokens with a Hugging Face tokenizer (a hub id or a local folder); imports transformers."""
+class RawLineWriter(JsonlWriter):
+    """A JSON Lines writer for lines already serialised (bytes), copied as they are.
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "kept.jsonl"
+    >>> with RawLineWriter(out) as w:
+    ...     w.write(b'{"reward": 1.0}')
+    >>> out.read_bytes()
+    b'{"reward": 1.0}\\n'
+    """
+
+    def write(self, line: bytes) -> None:  # type: ignore[override]
+        self.write_raw(line if line.endswith(b"\n") else line + b"\n")
+
+
+def tokenizer_counter(name_or_path: str) -> Callable[[dict], int]:
+    """Count a rollout's tokens with a Hugging Face tokenizer (a hub id or a local folder).
+
+    The conversation is rendered with the tokenizer's chat template, tools included, as a
+    trainer would; a tokenizer without one counts {func}`conversation_text`. This is the only
+    place the data scripts import ``transformers``, and only when ``--max_tokens`` is used.
+    """
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    from .messages import chat_tool_schemas, rollout_messages
 
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+
+    def count(record: dict) -> int:
+        if getattr(tokenizer, "chat_template", None):
+            prompt, trajectory = rollout_messages(record, dropped=Counter())
+            ids = tokenizer.apply_chat_template(prompt + trajectory, tools=chat_tool_schemas(record) or None,
+                                                tokenize=True)
+            return len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+        return len(tokenizer(conversation_text(record), add_special_tokens=False)["input_ids"])
+
+    return count

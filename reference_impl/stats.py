@@ -1,155 +1,296 @@
-"""The quality report of a rollout file: rewards, pass rates, pass@k, turns and tool calls.
+"""The quality report of rollout files: rewards, pass rates, pass@k, turns and tool calls.
 
-One streaming pass keeps, per task, its rewards (a few numbers each) and, for the whole
-file, running counts; nothing of the trajectories.
+One streaming pass keeps, per task, its rewards (8 bytes a rollout) and, for the whole
+input, histograms of the turns and tool calls per trajectory (one count per distinct
+value); nothing of the trajectories. The pictures are drawn with matplotlib (Agg backend),
+imported only when they are asked for.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable
 
 from .filters import count_turns
 from .pipeline import Tally
 from .rollouts import Rollout, reward_of, skip_reason, task_key, trajectory_items
 
-__all__ = ["pass_at_k", "quantile", "RolloutStats", "collect_stats", "report_table", "draw_plots"]
+__all__ = ["pass_at_k", "quantile", "histogram_summary", "RolloutStats", "collect_stats", "report_table",
+           "task_table", "draw_plots"]
+
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
-    """The unbiased pass@k of a task with ``n`` rollouts of which ``c`` passed: ``1 - C(n-c, k) / C(n, k)``.
+    """The unbiased pass@k of a task with ``n`` rollouts of which ``c`` passed: ``1 - C(n-c, k) / C(n, k)``
+    (Chen et al., 2021), the chance that at least one of k rollouts drawn without replacement passes.
 
     >>> pass_at_k(4, 1, 1), pass_at_k(4, 1, 4), pass_at_k(4, 0, 2)
     (0.25, 1.0, 0.0)
+    >>> pass_at_k(2, 1, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: pass@3 needs at least 3 rollouts, the task has 2
     """
+    if not 0 <= c <= n or k < 1:
+        raise ValueError(f"pass@k needs 0 <= c <= n and k >= 1, got n={n}, c={c}, k={k}")
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} rollouts, the task has {n}")
     if n - c < k:
         return 1.0
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def quantile(sorted_values, q: float) -> float:
-    """The q-quantile of sorted values, interpolated linearly.
+def quantile(sorted_values, q: float) -> float | None:
+    """The q-quantile of sorted values, interpolated linearly (``None`` for no values).
 
     >>> quantile([0.0, 1.0, 2.0, 3.0], 0.5)
     1.5
+    >>> quantile([], 0.5) is None
+    True
     """
     if not sorted_values:
-        return float("nan")
+        return None
     position = (len(sorted_values) - 1) * q
     low, high = math.floor(position), math.ceil(position)
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
+def _histogram_quantile(histogram: Counter, total: int, q: float) -> float:
+    """A quantile of the values a histogram counts, as {func}`quantile` would give on the values."""
+    position = (total - 1) * q
+    low_rank, high_rank = math.floor(position), math.ceil(position)
+    low = high = None
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if low is None and seen > low_rank:
+            low = value
+        if seen > high_rank:
+            high = value
+            break
+    return low + (high - low) * (position - low_rank)
+
+
+def histogram_summary(histogram: Counter) -> dict:
+    """Mean, median, 90th percentile and maximum of the values a histogram counts.
+
+    >>> histogram_summary(Counter({1: 3, 2: 1}))
+    {'mean': 1.25, 'median': 1.0, 'p90': 1.7, 'max': 2, 'histogram': {'1': 3, '2': 1}}
+    >>> histogram_summary(Counter())["mean"] is None
+    True
+    """
+    total = sum(histogram.values())
+    if not total:
+        return {"mean": None, "median": None, "p90": None, "max": None, "histogram": {}}
+    return {
+        "mean": sum(value * n for value, n in histogram.items()) / total,
+        "median": float(_histogram_quantile(histogram, total, 0.5)),
+        "p90": round(float(_histogram_quantile(histogram, total, 0.9)), 6),
+        "max": max(histogram),
+        "histogram": {str(value): histogram[value] for value in sorted(histogram)},
+    }
+
+
 @dataclass
 class RolloutStats:
-    """What one pass over a rollout file found."""
+    """What one pass over rollout files found.
+
+    Attributes:
+        threshold: a rollout passes when its reward is at least this.
+        tally: the run's counts (read, used, skipped and rejected by reason).
+        rewards: each task's rewards, in the order read.
+        turns: how many trajectories had each number of assistant turns.
+        tool_calls: how many trajectories made each number of tool calls.
+    """
 
     threshold: float
     tally: Tally = field(default_factory=Tally)
-    rewards: dict = field(default_factory=lambda: defaultdict(lambda: array("d")))
-    turns: array = field(default_factory=lambda: array("l"))
-    tool_calls: array = field(default_factory=lambda: array("l"))
+    rewards: dict = field(default_factory=dict)
+    turns: Counter = field(default_factory=Counter)
+    tool_calls: Counter = field(default_factory=Counter)
+
+    def add(self, task: str, reward: float, turns: int, tool_calls: int) -> None:
+        values = self.rewards.get(task)
+        if values is None:
+            values = self.rewards[task] = array("d")
+        values.append(reward)
+        self.turns[turns] += 1
+        self.tool_calls[tool_calls] += 1
 
     def all_rewards(self) -> list[float]:
         return sorted(r for values in self.rewards.values() for r in values)
 
+    def passed(self, values) -> int:
+        return sum(1 for r in values if r >= self.threshold)
+
     def per_task(self) -> dict[str, dict]:
+        """Each task's rollouts, passes, pass rate, rewards and pass@k for k = 1..rollouts."""
         tasks = {}
-        for task, values in self.rewards.items():
-            passed = sum(1 for r in values if r >= self.threshold)
-            tasks[task] = {"rollouts": len(values), "passed": passed, "pass_rate": passed / len(values),
-                           "mean_reward": sum(values) / len(values)}
+        for task in sorted(self.rewards, key=_natural):
+            values = self.rewards[task]
+            n, c = len(values), self.passed(values)
+            tasks[task] = {"rollouts": n, "passed": c, "pass_rate": c / n, "mean_reward": sum(values) / n,
+                           "min_reward": min(values), "max_reward": max(values),
+                           "pass_at_k": {str(k): pass_at_k(n, c, k) for k in range(1, n + 1)}}
         return tasks
 
-    def pass_at(self) -> dict[int, float]:
-        """pass@k averaged over the tasks with at least k rollouts."""
+    def pass_at(self) -> dict[int, dict]:
+        """pass@k for k = 1 up to the most rollouts a task has, averaged over the tasks
+        with at least k rollouts (how many is given with each)."""
         largest = max((len(v) for v in self.rewards.values()), default=0)
         result = {}
         for k in range(1, largest + 1):
-            scores = [pass_at_k(len(v), sum(1 for r in v if r >= self.threshold), k)
-                      for v in self.rewards.values() if len(v) >= k]
-            result[k] = sum(scores) / len(scores)
+            scores = [pass_at_k(len(v), self.passed(v), k) for v in self.rewards.values() if len(v) >= k]
+            result[k] = {"mean": sum(scores) / len(scores), "tasks": len(scores)}
         return result
 
     def as_dict(self) -> dict:
+        """The whole report, as written to ``--report``."""
         rewards = self.all_rewards()
-        sizes = [len(v) for v in self.rewards.values()]
+        sizes = Counter(len(v) for v in self.rewards.values())
+        uniform = sum(1 for v in self.rewards.values() if min(v) == max(v))
         return {
             "counts": self.tally.as_dict(),
+            "records": self.tally.read,
+            "rollouts": len(rewards),
             "tasks": len(self.rewards),
-            "rollouts_per_task": {"min": min(sizes, default=0), "mean": sum(sizes) / len(sizes) if sizes else 0,
-                                  "max": max(sizes, default=0)},
-            "reward": {"mean": sum(rewards) / len(rewards) if rewards else None, "min": rewards[0] if rewards else None,
-                       "max": rewards[-1] if rewards else None,
-                       **{f"p{int(q * 100)}": quantile(rewards, q) for q in (0.1, 0.25, 0.5, 0.75, 0.9)}},
+            "rollouts_per_task": histogram_summary(sizes) | {"min": min(sizes, default=None)},
+            "reward": {
+                "mean": sum(rewards) / len(rewards) if rewards else None,
+                "min": rewards[0] if rewards else None,
+                "max": rewards[-1] if rewards else None,
+                **{f"p{round(q * 100)}": quantile(rewards, q) for q in QUANTILES},
+            },
             "pass_threshold": self.threshold,
-            "pass_rate": sum(1 for r in rewards if r >= self.threshold) / len(rewards) if rewards else None,
+            "pass_rate": self.passed(rewards) / len(rewards) if rewards else None,
             "pass_at_k": {str(k): v for k, v in self.pass_at().items()},
-            "turns": _summary(self.turns),
-            "tool_calls": _summary(self.tool_calls),
+            "tasks_all_passed": sum(1 for v in self.rewards.values() if self.passed(v) == len(v)),
+            "tasks_none_passed": sum(1 for v in self.rewards.values() if self.passed(v) == 0),
+            "tasks_with_uniform_rewards": uniform,
+            "turns": histogram_summary(self.turns),
+            "tool_calls": histogram_summary(self.tool_calls),
             "per_task": self.per_task(),
         }
 
 
-def _summary(values) -> dict:
-    values = sorted(values)
-    return {"mean": sum(values) / len(values) if values else None, "median": quantile(values, 0.5) if values else None,
-            "max": values[-1] if values else None}
+def _natural(task: str):
+    """Sort ``task-2`` before ``task-10``.
+
+    >>> sorted(["task-10", "task-2", "input-ab"], key=_natural)
+    ['input-ab', 'task-2', 'task-10']
+    """
+    prefix, _, number = task.rpartition("-")
+    return (prefix, int(number)) if number.isdigit() else (task, -1)
 
 
 def collect_stats(rollouts: Iterable[Rollout], tally: Tally, threshold: float = 1.0,
                   reward_component: str | None = None) -> RolloutStats:
-    """One pass over the rollouts (already counted as read or rejected in ``tally``)."""
+    """One pass over the rollouts (already counted as read or rejected in ``tally``).
+
+    Records that cannot be scored (masked, failed, no response, no reward) are counted as
+    skipped with their reason, as the format writers count them.
+
+    >>> from reference_impl.rollouts import Rollout
+    >>> def r(task, reward):
+    ...     return Rollout("x", 1, {"_ng_task_index": task, "reward": reward, "response": {"output": [
+    ...         {"type": "function_call", "name": "f", "arguments": "{}", "call_id": "c"},
+    ...         {"type": "function_call_output", "call_id": "c", "output": "1"},
+    ...         {"type": "message", "role": "assistant", "content": "done"}]}})
+    >>> s = collect_stats([r(0, 1.0), r(0, 0.0), r(1, 0.0)], Tally(read=3))
+    >>> s.pass_at()[1], s.turns, s.tool_calls
+    ({'mean': 0.25, 'tasks': 2}, Counter({2: 3}), Counter({1: 3}))
+    """
     stats = RolloutStats(threshold, tally)
     for rollout in rollouts:
-        reason = skip_reason(rollout.record)
-        reward = reward_of(rollout.record, reward_component)
+        record = rollout.record
+        reason = skip_reason(record)
+        reward = reward_of(record, reward_component)
         if reason is not None or reward is None:
-            tally.skip(reason or "no reward")
+            tally.skip(reason or f"no reward component {reward_component!r}")
             continue
         tally.used += 1
-        stats.rewards[task_key(rollout.record)].append(reward)
-        stats.turns.append(count_turns(rollout.record))
-        stats.tool_calls.append(sum(1 for i in trajectory_items(rollout.record) if i.get("type") == "function_call"))
+        calls = sum(1 for item in trajectory_items(record) if item.get("type") == "function_call")
+        stats.add(task_key(record), reward, count_turns(record), calls)
     return stats
 
 
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
 def report_table(report: dict) -> str:
-    """The report as a few aligned lines for a terminal.
+    """The report as aligned lines for a terminal.
 
     >>> print(report_table({"counts": {"read": 2, "used": 2, "skipped": {}, "rejected": {}}, "tasks": 1,
-    ...     "rollouts_per_task": {"min": 2, "mean": 2, "max": 2}, "reward": {"mean": 0.5, "min": 0.0, "max": 1.0,
+    ...     "rollouts_per_task": {"min": 2, "mean": 2.0, "max": 2}, "reward": {"mean": 0.5, "min": 0.0, "max": 1.0,
     ...     "p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9}, "pass_threshold": 1.0, "pass_rate": 0.5,
-    ...     "pass_at_k": {"1": 0.5, "2": 1.0}, "turns": {"mean": 1, "median": 1, "max": 1},
-    ...     "tool_calls": {"mean": 0, "median": 0, "max": 0}}).splitlines()[0])
-    records          2 read, 2 used, 0 skipped, 0 rejected
+    ...     "pass_at_k": {"1": {"mean": 0.5, "tasks": 1}, "2": {"mean": 1.0, "tasks": 1}}, "tasks_all_passed": 0,
+    ...     "tasks_none_passed": 0, "tasks_with_uniform_rewards": 0, "turns": {"mean": 1.0, "median": 1.0, "max": 1},
+    ...     "tool_calls": {"mean": 0.0, "median": 0.0, "max": 0}}).splitlines()[:2])
+    ['records           2 read: 2 scored, 0 skipped, 0 rejected', 'tasks             1 (rollouts per task: min 2, mean 2.000, max 2)']
     """
-    c, r = report["counts"], report["reward"]
-    fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
+    c, r, per = report["counts"], report["reward"], report["rollouts_per_task"]
     lines = [
-        f"records          {c['read']} read, {c['used']} used, {sum(c['skipped'].values())} skipped, "
+        f"records           {c['read']} read: {c['used']} scored, {sum(c['skipped'].values())} skipped, "
         f"{sum(c['rejected'].values())} rejected",
-        f"tasks            {report['tasks']} (rollouts per task: min {report['rollouts_per_task']['min']}, "
-        f"mean {fmt(float(report['rollouts_per_task']['mean']))}, max {report['rollouts_per_task']['max']})",
-        f"reward           mean {fmt(r['mean'])}, min {fmt(r['min'])}, max {fmt(r['max'])}",
-        f"reward quantiles p10 {fmt(r['p10'])}, p25 {fmt(r['p25'])}, p50 {fmt(r['p50'])}, p75 {fmt(r['p75'])}, p90 {fmt(r['p90'])}",
-        f"pass rate        {fmt(report['pass_rate'])} (reward >= {report['pass_threshold']:g})",
-        "pass@k           " + ", ".join(f"pass@{k} {fmt(v)}" for k, v in report["pass_at_k"].items()),
-        f"turns            mean {fmt(float(report['turns']['mean'] or 0))}, max {fmt(report['turns']['max'])}",
-        f"tool calls       mean {fmt(float(report['tool_calls']['mean'] or 0))}, max {fmt(report['tool_calls']['max'])}",
+        f"tasks             {report['tasks']} (rollouts per task: min {_fmt(per['min'])}, mean {_fmt(per['mean'])}, "
+        f"max {_fmt(per['max'])})",
+        f"reward            mean {_fmt(r['mean'])}, min {_fmt(r['min'])}, max {_fmt(r['max'])}",
+        "reward quantiles  " + ", ".join(f"p{round(q * 100)} {_fmt(r[f'p{round(q * 100)}'])}" for q in QUANTILES),
+        f"pass threshold    reward >= {report['pass_threshold']:g}",
+        f"pass rate         {_fmt(report['pass_rate'])} (tasks: {report['tasks_all_passed']} all passed, "
+        f"{report['tasks_none_passed']} none passed)",
+        "pass@k            " + (", ".join(f"pass@{k} {_fmt(v['mean'])}" for k, v in report["pass_at_k"].items()) or "-"),
+        f"uniform tasks     {report['tasks_with_uniform_rewards']} (every rollout got the same reward: no GRPO signal)",
+        f"turns             mean {_fmt(report['turns']['mean'])}, median {_fmt(report['turns']['median'])}, "
+        f"max {_fmt(report['turns']['max'])} (assistant turns per trajectory)",
+        f"tool calls        mean {_fmt(report['tool_calls']['mean'])}, median {_fmt(report['tool_calls']['median'])}, "
+        f"max {_fmt(report['tool_calls']['max'])} (per trajectory)",
     ]
-    lines += [f"skipped          {n}: {reason}" for reason, n in c["skipped"].items()]
-    lines += [f"rejected         {n}: {reason}" for reason, n in c["rejected"].items()]
+    lines += [f"skipped           {n}: {reason}" for reason, n in c["skipped"].items()]
+    lines += [f"rejected          {n}: {reason}" for reason, n in c["rejected"].items()]
     return "\n".join(lines)
 
 
-def draw_plots(stats: RolloutStats, folder) -> list:
-    """A reward histogram and a per-task pass-rate chart, as PNG files in ``folder``."""
-    from pathlib import Path
+def task_table(report: dict) -> str:
+    """One line per task: rollouts, passes, pass rate, mean reward and pass@k.
 
+    >>> print(task_table({"per_task": {"task-0": {"rollouts": 2, "passed": 1, "pass_rate": 0.5, "mean_reward": 0.5,
+    ...     "min_reward": 0.0, "max_reward": 1.0, "pass_at_k": {"1": 0.5, "2": 1.0}}}}))
+    task        rollouts  passed  pass rate  mean reward  pass@k
+    task-0             2       1      0.500        0.500  @1 0.500, @2 1.000
+    """
+    lines = [f"{'task':10}  {'rollouts':>8}  {'passed':>6}  {'pass rate':>9}  {'mean reward':>11}  pass@k"]
+    for task, t in report["per_task"].items():
+        at = ", ".join(f"@{k} {v:.3f}" for k, v in t["pass_at_k"].items())
+        lines.append(f"{task:10}  {t['rollouts']:>8}  {t['passed']:>6}  {t['pass_rate']:>9.3f}  {t['mean_reward']:>11.3f}  {at}")
+    return "\n".join(lines)
+
+
+def _save(fig, path: Path) -> Path:
+    """Save a figure atomically (a temporary file renamed into place)."""
+    from .io import AtomicWriter
+
+    with AtomicWriter(path) as writer:
+        fig.savefig(writer.handle, format=path.suffix[1:])
+    return path
+
+
+def draw_plots(stats: RolloutStats, folder, image_format: str = "png") -> list[Path]:
+    """A reward histogram and a per-task pass-rate chart, as ``reward_histogram.<fmt>`` and
+    ``pass_rate.<fmt>`` in ``folder``.
+
+    Up to 40 tasks get a bar each; more are drawn as a histogram of the tasks' pass rates.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,24 +299,35 @@ def draw_plots(stats: RolloutStats, folder) -> list:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    green, blue = "#76b900", "#3b6fb6"
+
+    rewards = stats.all_rewards()
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
-    ax.hist(stats.all_rewards(), bins=20, color="#76b900", edgecolor="white")
-    ax.axvline(stats.threshold, color="#3b6fb6", linestyle="--", label=f"pass threshold {stats.threshold:g}")
-    ax.set(xlabel="reward", ylabel="rollouts", title="Reward distribution")
+    low, high = (min(rewards + [0.0]), max(rewards + [1.0]))
+    ax.hist(rewards, bins=20, range=(low, high), color=green, edgecolor="white")
+    ax.axvline(stats.threshold, color=blue, linestyle="--", label=f"pass threshold {stats.threshold:g}")
+    ax.set(xlabel="reward", ylabel="rollouts", title=f"Reward distribution ({len(rewards)} rollouts)")
     ax.legend(frameon=False)
     fig.tight_layout()
-    fig.savefig(folder / "reward_histogram.png")
+    written.append(_save(fig, folder / f"reward_histogram.{image_format}"))
     plt.close(fig)
-    written.append(folder / "reward_histogram.png")
 
-    tasks = sorted(stats.per_task().items(), key=lambda kv: kv[1]["pass_rate"])[-40:]
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.22 * len(tasks) + 1)), dpi=110)
-    ax.barh([t for t, _ in tasks], [v["pass_rate"] for _, v in tasks], color="#3b6fb6")
-    ax.set(xlim=(0, 1), xlabel=f"pass rate (reward >= {stats.threshold:g})", title="Pass rate per task")
-    ax.tick_params(axis="y", labelsize=7)
+    tasks = stats.per_task()
+    if len(tasks) <= 40:
+        names = list(tasks)[::-1]
+        fig, ax = plt.subplots(figsize=(7, max(2.5, 0.25 * len(names) + 1)), dpi=110)
+        ax.barh(names, [tasks[t]["pass_rate"] for t in names], color=blue)
+        for y, name in enumerate(names):
+            ax.text(min(tasks[name]["pass_rate"], 0.93) + 0.01, y, f"{tasks[name]['passed']}/{tasks[name]['rollouts']}",
+                    va="center", fontsize=7)
+        ax.set(xlim=(0, 1), xlabel=f"pass rate (reward >= {stats.threshold:g})", title="Pass rate per task")
+        ax.tick_params(axis="y", labelsize=7)
+    else:
+        fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
+        ax.hist([t["pass_rate"] for t in tasks.values()], bins=20, range=(0, 1), color=blue, edgecolor="white")
+        ax.set(xlabel=f"pass rate (reward >= {stats.threshold:g})", ylabel="tasks",
+               title=f"Pass rate per task ({len(tasks)} tasks)")
     fig.tight_layout()
-    fig.savefig(folder / "pass_rate.png")
+    written.append(_save(fig, folder / f"pass_rate.{image_format}"))
     plt.close(fig)
-    written.append(folder / "pass_rate.png")
     return written
-
