@@ -164,6 +164,8 @@ def record_problem(record: dict) -> str | None:
     'reward is a string, expected a number'
     >>> record_problem({"response": {"output": [["nested"]]}, "responses_create_params": {"input": []}})
     'response.output[0] is an array, expected an object'
+    >>> record_problem({"responses_create_params": {"input": "hi"}, "agent_ref": "math"})
+    'agent_ref is a string, expected an object'
     """
     params = record.get("responses_create_params")
     if params is None and "output" not in record:
@@ -203,6 +205,9 @@ def record_problem(record: dict) -> str | None:
     components = record.get("reward_components")
     if components is not None and not isinstance(components, dict):
         return f"reward_components is {_a(components)}, expected an object"
+    agent_ref = record.get("agent_ref")
+    if agent_ref is not None and not isinstance(agent_ref, dict):
+        return f"agent_ref is {_a(agent_ref)}, expected an object"
     for key in ("_ng_task_index", "_ng_rollout_index"):
         value = record.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
