@@ -401,7 +401,7 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
     """The whole of ``rollout_stats.py``: a table, a JSON report with its manifest, and pictures.
 
     Returns:
-        0 on success, 1 on bad input (strict: nothing written), 2 for bad arguments.
+        0 on success, 1 on bad input (nothing written, in strict mode), 2 for bad arguments.
     """
     quiet_broken_pipe()
     import time
