@@ -317,6 +317,8 @@ def validate_parser() -> argparse.ArgumentParser:
     parser.add_argument(*flag("allow-duplicates"), dest="allow_duplicates", action="store_true",
                         help="report duplicate rows but do not fail on them")
     parser.add_argument("--report", help="also write the counts and the first problems as JSON here")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: only on a terminal)")
     return parser
 
 
@@ -344,13 +346,16 @@ def validate_main(argv: Sequence[str] | None = None) -> int:
     status = 0
     reports = []
     for path in args.input:
-        report = validate_file(path, args.target, args.algorithm)
+        report = validate_file(path, args.target, args.algorithm, progress=args.progress)
         reports.append(report)
         duplicates = f", {report.duplicate_count} duplicate rows" if report.duplicate_count else ""
         if report.clean or (args.allow_duplicates and report.loadable):
             print(f"{path}: {report.rows} rows, valid {args.target} {args.algorithm} data{duplicates}")
-            for line in report.duplicates[: args.max_problems]:
+            shown = min(args.max_problems, 5)
+            for line in report.duplicates[:shown]:
                 print(f"  note: {line}")
+            if report.duplicate_count > shown:
+                print(f"  note: ... and {report.duplicate_count - shown} more duplicate rows")
             continue
         status = 1
         found = report.problems + ([] if args.allow_duplicates else report.duplicates)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -422,13 +423,14 @@ def _kind(problem: str) -> str:
     return re.sub(r"\b(message|line) \d+", r"\1 N", re.sub(r"\[\d+\]", "[]", problem))
 
 
-def validate_file(path: str | Path, target: str, algorithm: str) -> Report:
+def validate_file(path: str | Path, target: str, algorithm: str, progress: bool | None = False) -> Report:
     """Validate every row of a training file; problems are ``file:line: what``.
 
     Args:
         path: a ``.jsonl`` or ``.parquet`` file.
         target: ``trl``, ``nemo_rl``, ``verl`` or ``openrlhf``.
         algorithm: one of the target's algorithms.
+        progress: show a progress bar on standard error; ``None`` shows it only on a terminal.
 
     Returns:
         A {class}`Report`: ``problems`` that a loader would reject or mistrain on, and
@@ -454,7 +456,12 @@ def validate_file(path: str | Path, target: str, algorithm: str) -> Report:
     spec: RowSpec | None = None
     seen_rows: dict[bytes, int] = {}
     seen_unique: dict[Any, int] = {}
-    for number, row, problem in iter_rows(path):
+    rows = iter_rows(path)
+    if progress or (progress is None and sys.stderr.isatty()):
+        from tqdm import tqdm
+
+        rows = tqdm(rows, unit=" rows", desc=f"validating {Path(path).name}", file=sys.stderr, mininterval=0.5)
+    for number, row, problem in rows:
         where = f"{path}:{number}" if number else str(path)
         if row is None:
             report.add(where, problem)
