@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["flag", "add_io_arguments", "prepare_parser", "options_from_args", "prepare_main", "fail", "report_malformed",
-           "filter_main", "validate_main", "stats_main"]
+__all__ = ["flag", "add_io_arguments", "add_convert_arguments", "add_record_filter_arguments", "prepare_parser",
+           "options_from_args", "format_output", "prepare_main", "prepare_many_main", "parse_to", "fail",
+           "report_malformed", "filter_main", "validate_main", "stats_main"]
 
 
 def flag(name: str) -> list[str]:
@@ -60,6 +61,15 @@ def prepare_parser(target: str) -> argparse.ArgumentParser:
         default = "sft" if "sft" in algorithms else next(iter(algorithms))
         parser.add_argument("--algorithm", choices=list(algorithms), default=default,
                             help=f"the training algorithm the data is for (default: {default})")
+    add_convert_arguments(parser)
+    if target == "trl":
+        parser.add_argument(*flag("prompt-completion"), dest="prompt_completion", action="store_true",
+                            help="SFT as prompt/completion instead of messages")
+    return parser
+
+
+def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
+    """The conversion options every format writer shares (``--reasoning``, ``--reward-component``...)."""
     parser.add_argument("--reasoning", choices=["keep", "drop"], default="keep",
                         help="keep the model's reasoning as reasoning_content on its turn, or drop it")
     parser.add_argument(*flag("reward-component"), dest="reward_component",
@@ -77,10 +87,6 @@ def prepare_parser(target: str) -> argparse.ArgumentParser:
     parser.add_argument(*flag("data-source"), dest="data_source",
                         help="VeRL data_source / OpenRLHF datasource (default: nemo_gym/<agent name>)")
     parser.add_argument("--split", default="train", help="split name for VeRL's extra_info")
-    if target == "trl":
-        parser.add_argument(*flag("prompt-completion"), dest="prompt_completion", action="store_true",
-                            help="SFT as prompt/completion instead of messages")
-    return parser
 
 
 def options_from_args(args: argparse.Namespace):
@@ -157,28 +163,73 @@ def report_malformed(inputs: Sequence[str], consequence: str, remedy: str, limit
     return 1
 
 
-def run_and_report(inputs, output, converter, args, description: dict, writer=None) -> int:
-    """Run a conversion with the bad-input policy, print its counts, and return the exit status."""
+def run_and_report(inputs, outputs, args, drop_reason=None) -> int:
+    """Run a conversion with the bad-input policy, print its counts, and return the exit status.
+
+    Args:
+        inputs: the rollout files.
+        outputs: the {class}`~reference_impl.pipeline.Output` files, written from one read.
+        args: the parsed arguments (``skip_invalid``, ``progress``).
+        drop_reason: a record filter (see {func}`~reference_impl.pipeline.run_many`).
+    """
     from .io import OutputExistsAsInput
-    from .pipeline import InvalidInput, run, sidecar_path
+    from .pipeline import InvalidInput, run_many, sidecar_path
 
     problem = check_inputs(inputs)
     if problem:
         return fail(problem)
     try:
-        result = run(inputs, output, converter, skip_invalid=args.skip_invalid,
-                     description=description, progress=args.progress, write_rows=writer)
+        results = run_many(inputs, outputs, drop_reason=drop_reason, skip_invalid=args.skip_invalid,
+                           progress=args.progress)
     except InvalidInput:
         return report_malformed(inputs, "nothing was written", f"write the valid records and list the rejected ones, "
-                                f"with their reasons, in {sidecar_path(output, 'rejects')}")
-    except OutputExistsAsInput as exc:
+                                f"with their reasons, in {sidecar_path(outputs[0].path, 'rejects')}")
+    except (OutputExistsAsInput, ValueError) as exc:
         return fail(str(exc))
-    print(result.tally.report())
-    print(f"wrote {output}")
-    if result.rejects:
-        print(f"rejected lines, with their reasons: {result.rejects}")
-    print(f"manifest: {result.manifest}")
+    for result in results:
+        if len(results) > 1:
+            print(f"{result.output}:")
+        print(result.tally.report())
+        print(f"wrote {result.output}")
+        print(f"manifest: {result.manifest}")
+    if results[0].rejects:
+        print(f"rejected lines, with their reasons: {results[0].rejects}")
     return 0
+
+
+class BadOutput(ValueError):
+    """An output a format cannot be written as (its suffix), or options it cannot take."""
+
+
+def format_output(target: str, algorithm_name: str, path: str, options, extra: dict | None = None):
+    """The {class}`~reference_impl.pipeline.Output` that writes one format to ``path``.
+
+    Raises:
+        BadOutput: the format is not written with this suffix.
+
+    >>> from reference_impl.formats import ConvertOptions
+    >>> format_output("verl", "grpo", "prompts.parquet", ConvertOptions()).description["source"][:10]
+    'verl 0.9.1'
+    >>> format_output("trl", "sft", "sft.parquet", ConvertOptions())
+    Traceback (most recent call last):
+    ...
+    reference_impl.cli.BadOutput: trl sft is written as .jsonl (parquet keeps one schema per file, and would null-fill the tool calls and fields that differ between rows); sft.parquet ends in .parquet
+    """
+    from .formats import get_algorithm
+    from .io import open_writer
+    from .pipeline import Output
+
+    algorithm = get_algorithm(target, algorithm_name)
+    suffix = Path(path).suffix
+    if suffix not in algorithm.suffixes:
+        why = "" if ".parquet" in algorithm.suffixes else (
+            " (parquet keeps one schema per file, and would null-fill the tool calls and fields that differ between rows)")
+        raise BadOutput(f"{target} {algorithm_name} is written as {' or '.join(algorithm.suffixes)}{why}; "
+                        f"{path} ends in {suffix or 'nothing'}")
+    schema = algorithm.parquet_schema() if algorithm.parquet_schema and suffix == ".parquet" else None
+    description = {"target": target, "algorithm": algorithm_name, "source": algorithm.source, **(extra or {})}
+    return Output(Path(path), algorithm.converter(options), lambda p: open_writer(p, schema=schema), description,
+                  per_record=algorithm.per_record)
 
 
 def prepare_main(target: str, argv: Sequence[str] | None = None) -> int:
@@ -188,27 +239,103 @@ def prepare_main(target: str, argv: Sequence[str] | None = None) -> int:
         0 on success, 1 on bad input or a bad argument (the process's exit status).
     """
     quiet_broken_pipe()
-    from .formats import get_algorithm
     from .formats.custom import MappingError
-    from .io import open_writer
 
     args = prepare_parser(target).parse_args(argv)
-    algorithm = get_algorithm(target, args.algorithm)
-    suffix = Path(args.output).suffix
-    if suffix not in algorithm.suffixes:
-        why = "" if ".parquet" in algorithm.suffixes else (
-            " (parquet keeps one schema per file, and would null-fill the tool calls and fields that differ between rows)")
-        return fail(f"{target} {args.algorithm} is written as {' or '.join(algorithm.suffixes)}{why}; "
-                    f"--output {args.output} ends in {suffix or 'nothing'}")
     try:
-        options = options_from_args(args)
-        converter = algorithm.converter(options)
+        output = format_output(target, args.algorithm, args.output, options_from_args(args))
+    except BadOutput as exc:
+        return fail(str(exc).replace(f"; {args.output} ends", f"; --output {args.output} ends"))
     except (MappingError, OSError) as exc:
         return fail(str(exc))
-    schema = algorithm.parquet_schema() if algorithm.parquet_schema and suffix == ".parquet" else None
-    description = {"target": target, "algorithm": args.algorithm, "source": algorithm.source}
-    return run_and_report(args.input, args.output, converter, args, description,
-                          lambda path: open_writer(path, schema=schema))
+    return run_and_report(args.input, [output], args)
+
+
+def prepare_many_parser() -> argparse.ArgumentParser:
+    """The parser of ``prepare.py``: several formats from one read, with the record filters."""
+    from .formats import TARGETS
+
+    formats = "\n".join(f"  {t:9} {', '.join(a for a in TARGETS[t])}" for t in TARGETS if t != "custom")
+    parser = argparse.ArgumentParser(
+        prog="prepare.py",
+        description="Filter NeMo Gym rollouts and write several training formats from one read of the input: "
+        "each record is parsed once, filtered once, and handed to every format's writer.\n\n"
+        f"formats (--to TARGET:ALGORITHM=PATH):\n{formats}\n\n"
+        "The group filters (--top-k, --drop-uniform-groups, --dedupe) need whole tasks: run filter_rollouts.py "
+        "first for those.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--input", nargs="+", required=True, metavar="ROLLOUTS",
+                        help="rollout JSONL files (.jsonl or .jsonl.gz), read in order")
+    parser.add_argument("--to", action="append", required=True, metavar="TARGET:ALGORITHM=PATH",
+                        help="write this format to PATH, e.g. trl:sft=sft.jsonl or verl:grpo=prompts.parquet "
+                             "(repeat for each output)")
+    parser.add_argument(*flag("skip-invalid"), dest="skip_invalid", action="store_true",
+                        help="write the valid records and put each malformed line, with its reason, "
+                             "into <first output>.rejects.jsonl (default: stop at the first one)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: only on a terminal)")
+    add_convert_arguments(parser)
+    parser.add_argument(*flag("prompt-completion"), dest="prompt_completion", action="store_true",
+                        help="TRL SFT as prompt/completion instead of messages")
+    add_record_filter_arguments(parser, reward_component=False)
+    return parser
+
+
+def parse_to(spec: str) -> tuple[str, str, str]:
+    """Split ``--to TARGET:ALGORITHM=PATH``; the algorithm may be left out for the target's default.
+
+    >>> parse_to("verl:grpo=out/prompts.parquet")
+    ('verl', 'grpo', 'out/prompts.parquet')
+    >>> parse_to("trl=sft.jsonl")
+    ('trl', 'sft', 'sft.jsonl')
+    """
+    from .formats import TARGETS, UnknownFormat
+
+    name, equals, path = spec.partition("=")
+    if not equals or not path:
+        raise UnknownFormat(f"--to {spec}: expected TARGET:ALGORITHM=PATH, such as trl:sft=sft.jsonl")
+    target, _, algorithm = name.partition(":")
+    if target not in TARGETS or target == "custom":
+        raise UnknownFormat(f"--to {spec}: unknown target {target!r}; known: "
+                            f"{', '.join(t for t in sorted(TARGETS) if t != 'custom')}")
+    if not algorithm:
+        algorithms = TARGETS[target]
+        algorithm = "sft" if "sft" in algorithms else next(iter(algorithms))
+    return target, algorithm, path
+
+
+def prepare_many_main(argv: Sequence[str] | None = None) -> int:
+    """The whole of ``prepare.py``: parse, filter, write every ``--to`` format from one read, report.
+
+    Returns:
+        0 on success, 1 on bad input or a bad output, 2 for bad arguments.
+    """
+    quiet_broken_pipe()
+    from functools import partial
+
+    from .filters import record_drop_reason
+    from .formats import UnknownFormat
+
+    parser = prepare_many_parser()
+    args = parser.parse_args(argv)
+    try:
+        filters = _filter_options(parser, args)
+    except (OSError, ValueError) as exc:  # a tokenizer that cannot be loaded
+        return fail(f"cannot load the tokenizer {args.tokenizer!r}: {exc}")
+    options = options_from_args(args)
+    given = {k: v for k, v in _filters_given(args).items()
+             if k in ("min_reward", "max_reward", "keep_masked", "max_turns", "max_chars", "max_tokens", "tokenizer")}
+    outputs = []
+    try:
+        for spec in args.to:
+            target, algorithm, path = parse_to(spec)
+            extra = {"script": "prepare.py", "filters": given}
+            outputs.append(format_output(target, algorithm, path, options, extra))
+    except (UnknownFormat, BadOutput) as exc:
+        return fail(str(exc))
+    drop_reason = partial(record_drop_reason, options=filters) if given else None
+    return run_and_report(args.input, outputs, args, drop_reason)
 
 
 def filter_parser() -> argparse.ArgumentParser:
@@ -219,21 +346,31 @@ def filter_parser() -> argparse.ArgumentParser:
         "and every record dropped is counted with its reason (read = written + skipped + rejected).",
     )
     add_io_arguments(parser)
-    group = parser.add_argument_group("reward")
-    group.add_argument(*flag("min-reward"), dest="min_reward", type=float, help="keep rewards >= this")
-    group.add_argument(*flag("max-reward"), dest="max_reward", type=float, help="keep rewards <= this")
-    group.add_argument(*flag("reward-component"), dest="reward_component",
-                       help="read the reward from this reward_components key (for the range, --top-k and "
-                            "--drop-uniform-groups)")
-    group.add_argument(*flag("keep-masked"), dest="keep_masked", action="store_true",
-                       help="keep masked (mask_sample) and failed (_ng_failure_class) records; dropped by default, "
-                            "as the trainers and the prepare scripts drop them")
+    add_record_filter_arguments(parser)
     group = parser.add_argument_group("task groups (two passes over the input)")
     group.add_argument(*flag("top-k"), dest="top_k", type=int, help="keep the k best rollouts of each task")
     group.add_argument(*flag("drop-uniform-groups"), dest="drop_uniform_groups", action="store_true",
                        help="drop tasks whose rollouts all got the same reward (they teach GRPO nothing)")
     group.add_argument("--dedupe", action="store_true",
                        help="drop rollouts whose trajectory repeats an earlier one of the same task")
+    return parser
+
+
+def add_record_filter_arguments(parser: argparse.ArgumentParser, reward_component: bool = True) -> None:
+    """The record filters (reward range, masked records, length): one record at a time, one pass.
+
+    ``reward_component=False`` leaves out ``--reward-component``, for a parser that has it already.
+    """
+    group = parser.add_argument_group("reward")
+    group.add_argument(*flag("min-reward"), dest="min_reward", type=float, help="keep rewards >= this")
+    group.add_argument(*flag("max-reward"), dest="max_reward", type=float, help="keep rewards <= this")
+    if reward_component:
+        group.add_argument(*flag("reward-component"), dest="reward_component",
+                           help="read the reward from this reward_components key (for the range, --top-k and "
+                                "--drop-uniform-groups)")
+    group.add_argument(*flag("keep-masked"), dest="keep_masked", action="store_true",
+                       help="keep masked (mask_sample) and failed (_ng_failure_class) records; dropped by default, "
+                            "as the trainers and the prepare scripts drop them")
     group = parser.add_argument_group("length")
     group.add_argument(*flag("max-turns"), dest="max_turns", type=int,
                        help="drop trajectories with more assistant turns")
@@ -243,32 +380,38 @@ def filter_parser() -> argparse.ArgumentParser:
                        help="drop conversations with more tokens, rendered with the tokenizer's chat template "
                             "(needs --tokenizer)")
     group.add_argument("--tokenizer", help="a Hugging Face tokenizer (hub id or local folder) for --max-tokens")
-    return parser
 
 
 def _filter_options(parser: argparse.ArgumentParser, args: argparse.Namespace):
-    """Check the filter arguments against each other and build the options (loading a tokenizer if asked)."""
+    """Check the filter arguments against each other and build the options (loading a tokenizer if asked).
+
+    A parser without the group filters (``--top-k``...) leaves them off."""
     from .filters import FilterOptions, tokenizer_counter
 
+    top_k = getattr(args, "top_k", None)
     if args.max_tokens is not None and not args.tokenizer:
         parser.error("--max-tokens needs --tokenizer")
     if args.tokenizer and args.max_tokens is None:
         parser.error("--tokenizer is only used with --max-tokens")
-    for name in ("top_k", "max_turns", "max_chars", "max_tokens"):
-        value = getattr(args, name)
+    for name, value in (("top_k", top_k), ("max_turns", args.max_turns), ("max_chars", args.max_chars),
+                        ("max_tokens", args.max_tokens)):
         if value is not None and value < (1 if name == "top_k" else 0):
             parser.error(f"--{name.replace('_', '-')} must be at least {1 if name == 'top_k' else 0}")
     if args.min_reward is not None and args.max_reward is not None and args.min_reward > args.max_reward:
         parser.error(f"--min-reward {args.min_reward:g} is above --max-reward {args.max_reward:g}: nothing would be kept")
-    if Path(args.output).suffix != ".jsonl":
-        parser.error(f"filter_rollouts.py copies rollout lines as they are: --output must end in .jsonl, not "
-                     f"{Path(args.output).suffix or 'nothing'}")
     return FilterOptions(
         min_reward=args.min_reward, max_reward=args.max_reward, reward_component=args.reward_component,
-        keep_masked=args.keep_masked, top_k=args.top_k, drop_uniform_groups=args.drop_uniform_groups,
-        dedupe=args.dedupe, max_turns=args.max_turns, max_chars=args.max_chars, max_tokens=args.max_tokens,
+        keep_masked=args.keep_masked, top_k=top_k, drop_uniform_groups=getattr(args, "drop_uniform_groups", False),
+        dedupe=getattr(args, "dedupe", False), max_turns=args.max_turns, max_chars=args.max_chars,
+        max_tokens=args.max_tokens,
         count_tokens=tokenizer_counter(args.tokenizer) if args.max_tokens is not None else None,
     )
+
+
+def _filters_given(args: argparse.Namespace) -> dict:
+    """The filter and option arguments a run was given, for its manifest."""
+    return {k: v for k, v in vars(args).items()
+            if k not in ("input", "output", "to", "progress", "skip_invalid") and v not in (None, False)}
 
 
 def filter_main(argv: Sequence[str] | None = None) -> int:
@@ -279,19 +422,22 @@ def filter_main(argv: Sequence[str] | None = None) -> int:
     """
     quiet_broken_pipe()
     from .filters import InputChanged, RawLineWriter, filter_converter
+    from .pipeline import Output
 
     parser = filter_parser()
     args = parser.parse_args(argv)
+    if Path(args.output).suffix != ".jsonl":
+        parser.error(f"filter_rollouts.py copies rollout lines as they are: --output must end in .jsonl, not "
+                     f"{Path(args.output).suffix or 'nothing'}")
     try:
         options = _filter_options(parser, args)
     except (OSError, ValueError) as exc:  # a tokenizer that cannot be loaded
         return fail(f"cannot load the tokenizer {args.tokenizer!r}: {exc}")
-    filters = {k: v for k, v in vars(args).items()
-               if k not in ("input", "output", "progress", "skip_invalid") and v not in (None, False)}
-    description = {"script": "filter_rollouts.py", "filters": filters,
+    description = {"script": "filter_rollouts.py", "filters": _filters_given(args),
                    "order": "record filters (masked, reward, length), then --dedupe, --drop-uniform-groups, --top-k"}
     try:
-        return run_and_report(args.input, args.output, filter_converter(options), args, description, RawLineWriter)
+        output = Output(Path(args.output), filter_converter(options), RawLineWriter, description)
+        return run_and_report(args.input, [output], args)
     except InputChanged as exc:
         return fail(str(exc))
 

@@ -78,8 +78,18 @@ class AtomicWriter:
         self.handle = os.fdopen(fd, "wb", buffering=1 << 20)
         self.rows = 0
 
-    def commit(self) -> None:
+    def finish(self) -> None:
+        """Write out what is buffered and close the temporary file (it is not yet in place)."""
         self.handle.close()
+
+    def commit(self) -> None:
+        self.finish()
+        os.replace(self.tmp_path, self.path)
+
+    def commit_finished(self, rows: int) -> None:
+        """Put in place a temporary file that another process wrote ``rows`` rows to and finished."""
+        self.handle.close()  # this process's copy: nothing was written through it
+        self.rows = rows
         os.replace(self.tmp_path, self.path)
 
     def abort(self) -> None:
@@ -172,7 +182,7 @@ class ParquetWriter(AtomicWriter):
         self.writer.write_table(table)
         self.buffer.clear()
 
-    def commit(self) -> None:
+    def finish(self) -> None:
         self.flush()
         if self.writer is None:  # no rows at all: still a valid, empty file
             import pyarrow as pa
@@ -181,7 +191,7 @@ class ParquetWriter(AtomicWriter):
             pq.write_table(self.schema.empty_table() if self.schema is not None else pa.table({}), self.handle)
         else:
             self.writer.close()
-        super().commit()
+        super().finish()
 
     def abort(self) -> None:
         if self.writer is not None:

@@ -23,6 +23,8 @@ from typing import Any, Iterable
 
 import orjson
 
+from .rollouts import prompt_input, trajectory_items
+
 __all__ = [
     "MessageOptions",
     "content_text",
@@ -77,8 +79,14 @@ def content_text(content: Any, dropped: Counter | None = None) -> str:
     >>> c
     Counter({'input_image part': 1})
     """
+    if type(content) is str:
+        return content
     if content is None:
         return ""
+    if type(content) is list and len(content) == 1:  # the usual case: one text part
+        part = content[0]
+        if type(part) is dict and part.get("type") in TEXT_PART_TYPES and type(text := part.get("text")) is str:
+            return text
     if isinstance(content, str):
         return content
     if isinstance(content, dict):
@@ -274,8 +282,6 @@ def rollout_messages(
     >>> prompt + trajectory
     [{'role': 'user', 'content': 'What is 2+2?'}, {'role': 'assistant', 'content': '4'}]
     """
-    from .rollouts import prompt_input, trajectory_items
-
     prompt = input_to_messages(prompt_input(record), options, dropped)
     instructions = (record.get("responses_create_params") or {}).get("instructions")
     if isinstance(instructions, str) and instructions and not (prompt and prompt[0]["role"] == "system"):

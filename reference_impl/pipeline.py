@@ -18,17 +18,24 @@ output. A manifest beside the output records the counts and the checksums.
 
 from __future__ import annotations
 
+import os
+import queue
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from .io import JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
+from .io import AtomicWriter, JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
 from .rollouts import Rollout, RolloutError, iter_rollouts
 
-__all__ = ["Skip", "Tally", "InvalidInput", "Converter", "read_rollouts", "run", "RunResult", "sidecar_path"]
+__all__ = ["Skip", "Tally", "InvalidInput", "Converter", "read_rollouts", "run", "run_many", "Output", "RunResult",
+           "sidecar_path"]
 
 
 class Skip(Exception):
@@ -135,6 +142,7 @@ def read_rollouts(
     tally: Tally,
     on_reject: Callable[[RolloutError], None] | None = None,
     progress: bool | None = None,
+    span: tuple[int, int] | None = None,
 ) -> Iterator[Rollout]:
     """Stream the records of several files, counting lines and handling rejected ones.
 
@@ -144,6 +152,7 @@ def read_rollouts(
         on_reject: called with each rejected line; ``None`` makes the first one raise
             {class}`InvalidInput` (the strict policy).
         progress: show a progress bar; ``None`` shows it only on a terminal.
+        span: read only the lines that start in this byte range of the one input file.
 
     Yields:
         The good records.
@@ -156,7 +165,7 @@ def read_rollouts(
         bar = tqdm(unit=" records", desc="reading", file=sys.stderr, mininterval=0.5)
     try:
         for path in paths:
-            for item in iter_rollouts(path):
+            for item in iter_rollouts(path, span=span):
                 tally.read += 1
                 if bar is not None:
                     bar.update()
@@ -188,13 +197,33 @@ def sidecar_path(output: str | Path, kind: str) -> Path:
 
 @dataclass
 class RunResult:
-    """What a run did: its tally, and the files it wrote."""
+    """What a run did for one output: its tally, and the files it wrote."""
 
     tally: Tally
     output: Path
     manifest: Path
     rejects: Path | None
     seconds: float
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file a run writes.
+
+    Attributes:
+        path: the file (``.jsonl`` or ``.parquet``); never one of the inputs.
+        convert: the {data}`Converter` that makes its rows.
+        write_rows: a writer factory taking the path (default: by suffix, {func}`~reference_impl.io.open_writer`).
+        description: what to record in its manifest about the run (target, options...).
+    """
+
+    path: Path
+    convert: Converter
+    write_rows: Callable = open_writer
+    description: dict = field(default_factory=dict)
+    per_record: bool = False
+    """Each row comes from one record alone (SFT, KTO): a large input may be split into byte
+    ranges that processes write side by side, joined in order (JSON Lines outputs)."""
 
 
 def run(
@@ -226,47 +255,428 @@ def run(
         InvalidInput: a malformed line, in strict mode. Nothing is written.
         OutputExistsAsInput: the output is one of the inputs.
     """
+    target = Output(Path(output), convert, write_rows or open_writer, description or {})
+    [result] = run_many(inputs, [target], skip_invalid=skip_invalid, progress=progress)
+    return result
+
+
+def run_many(
+    inputs: Sequence[str | Path],
+    outputs: Sequence[Output],
+    *,
+    drop_reason: Callable[[dict], str | None] | None = None,
+    skip_invalid: bool = False,
+    progress: bool | None = None,
+    parallel: str = "processes" if hasattr(os, "fork") else "threads",
+) -> list[RunResult]:
+    """Read rollout files once, filter them, and write several outputs from that one read.
+
+    With more than one output the work is shared out: by default each output gets a
+    process of its own (forked: nothing is copied), which reads the input, filters it and
+    writes its rows, so that the outputs are written side by side on several cores and no
+    record crosses between processes. Where processes cannot be forked, or with
+    ``parallel="threads"``, the input is read and parsed once and each converter runs in a
+    thread, fed batches of records through a short queue. Either way memory stays bounded
+    whatever the converters hold back, and the outputs are put in place only when all of
+    them succeeded. Each output gets its own manifest and tally, and each tally reconciles
+    on its own: the records the filter dropped are counted as skipped, with their reasons,
+    in every one.
+
+    Args:
+        inputs: rollout files.
+        outputs: the files to write ({class}`Output`); none may be an input or another output.
+        drop_reason: a record filter, ``record -> reason to drop it, or None`` (see
+            {func}`reference_impl.filters.record_drop_reason`); ``None`` keeps every record.
+        skip_invalid: write the valid records and list rejected lines in a rejects file
+            beside the first output, instead of stopping at the first one.
+        progress: show a progress bar (default: only on a terminal).
+        parallel: ``"processes"`` or ``"threads"``, for more than one output (see above).
+
+    Returns:
+        One {class}`RunResult` per output, in order.
+
+    Raises:
+        InvalidInput: a malformed line, in strict mode. Nothing is written.
+        OutputExistsAsInput: an output is one of the inputs.
+        ValueError: two outputs are the same file.
+    """
     started = time.perf_counter()
-    output = Path(output)
-    for path in inputs:
-        if same_file(path, output):
-            raise OutputExistsAsInput(f"refusing to write {output}: it is an input file")
-    tally = Tally()
-    rejects_path = sidecar_path(output, "rejects")
-    writer = (write_rows or open_writer)(output)
-    rejects = JsonlWriter(rejects_path) if skip_invalid else None
+    paths = [Path(o.path) for o in outputs]
+    for output in paths:
+        for path in inputs:
+            if same_file(path, output):
+                raise OutputExistsAsInput(f"refusing to write {output}: it is an input file")
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise ValueError("two outputs are the same file: " + ", ".join(str(p) for p in paths))
+    writers: list = []
+    rejects_path = sidecar_path(paths[0], "rejects")
+    read = partial(_read_filtered, inputs, drop_reason=drop_reason)
+    hashing = ThreadPoolExecutor(max_workers=2)
+    checksums: list = []
 
-    def reject(error: RolloutError) -> None:
-        rejects.write({"file": error.path, "line": error.line, "reason": error.reason})
+    def hash_inputs() -> None:  # beside the run: hashlib lets go of the GIL (a pipe is hashed afterwards)
+        checksums.extend(hashing.submit(_sha256_in_the_background, path) if Path(path).is_file() else None
+                         for path in inputs)
 
+    tasks = _plan(inputs, outputs) if parallel == "processes" else [(i, None) for i in range(len(outputs))]
+    rejects = None
     try:
-        records = read_rollouts(inputs, tally, reject if skip_invalid else None, progress)
-        for row in convert(records, tally):
-            writer.write(row)
-        tally.rows = writer.rows
+        if len(tasks) > 1 and parallel == "processes":
+            shared, tallies, rows, wrote_rejects = _run_processes(read, outputs, tasks, rejects_path, skip_invalid,
+                                                                  progress, hash_inputs)
+        else:
+            hash_inputs()
+            rejects = JsonlWriter(rejects_path) if skip_invalid else None
+            writers.extend(o.write_rows(p) for o, p in zip(outputs, paths))
+            jobs = [(o.convert, Tally(), w) for o, w in zip(outputs, writers)]
+            shared, tallies = _convert_here(read, jobs, rejects, progress)
+            rows = [writer.rows for writer in writers]
+            wrote_rejects = rejects_path if rejects is not None and rejects.rows else None
     except BaseException:
+        for writer in writers:
+            writer.abort()
+        if rejects is not None:
+            rejects.abort()
+        hashing.shutdown(wait=True, cancel_futures=True)
+        raise
+    input_sums = [{"path": str(p), "sha256": c.result() if c else sha256_of(p)} for p, c in zip(inputs, checksums)]
+    output_sums = [hashing.submit(sha256_of, p) for p in paths]
+    results = []
+    for output, path, tally, written, checksum in zip(outputs, paths, tallies, rows, output_sums):
+        tally.read, tally.rows = shared.read, written
+        tally.rejected.update(shared.rejected)
+        tally.skipped.update(shared.skipped)
+        description = dict(output.description)
+        if len(paths) > 1:
+            description["written_with"] = [str(p) for p in paths if p != path]
+        processes = sum(1 for index, _ in tasks if outputs[index] is output) if len(tasks) > 1 else 0
+        if processes > 1:
+            description["processes"] = processes
+        manifest = sidecar_path(path, "manifest")
+        write_json(manifest, {
+            "inputs": input_sums,
+            "output": {"path": str(path), "sha256": checksum.result()},
+            "rejects": str(wrote_rejects) if wrote_rejects else None,
+            "counts": tally.as_dict(),
+            "run": description,
+            "seconds": round(time.perf_counter() - started, 3),
+        })
+        results.append(RunResult(tally, path, manifest, wrote_rejects, time.perf_counter() - started))
+    hashing.shutdown(wait=True)
+    return results
+
+
+def _sha256_in_the_background(path: str | Path) -> str:
+    """{func}`~reference_impl.io.sha256_of` in a thread that yields the processor to the run.
+
+    On Linux the thread lowers its own priority, so that hashing takes what the run leaves
+    of the cores rather than slowing it down.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except OSError:
+            pass
+    return sha256_of(path)
+
+
+@contextmanager
+def _fewer_collections(young: int = 20_000):
+    """Let the cyclic garbage collector run less often while records stream through.
+
+    Records are trees, freed by reference counting as soon as they are written; the
+    collector finds nothing in them, yet with its default threshold it runs every 700
+    allocations and, now and then, walks every object of the process (pyarrow's included).
+    Modules loaded so far are frozen out of its walks, and it runs every ``young``
+    allocations instead; both are undone afterwards.
+    """
+    import gc
+
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(young, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
+def _read_filtered(inputs, shared: Tally, on_reject, progress, *, drop_reason, span=None) -> Iterator[Rollout]:
+    """The input's records that the filter keeps (counting the others in ``shared``)."""
+    records = read_rollouts(inputs, shared, on_reject, progress, span)
+    return records if drop_reason is None else _kept(records, drop_reason, shared)
+
+
+def _rejecter(rejects: JsonlWriter | None) -> Callable[[RolloutError], None] | None:
+    """What to do with a rejected line: list it in the rejects file, or (``None``) stop the run."""
+    if rejects is None:
+        return None
+    return lambda error: rejects.write({"file": error.path, "line": error.line, "reason": error.reason})
+
+
+def _convert_here(read, jobs: list, rejects, progress) -> tuple[Tally, list[Tally]]:
+    """Read once in this process and write every output (in threads when there are several)."""
+    shared = Tally()
+    records = read(shared, _rejecter(rejects), progress)
+    with _fewer_collections():
+        if len(jobs) == 1:
+            _write_rows(records, *jobs[0])
+        else:
+            _fan_out(records, jobs)
+    for _, _, writer in jobs:
+        writer.commit()
+    if rejects is not None:
+        rejects.commit() if rejects.rows else rejects.abort()
+    return shared, [tally for _, tally, _ in jobs]
+
+
+SPLIT_MIN_BYTES = 64 << 20
+"""Inputs smaller than this are not split into byte ranges: starting processes would cost more."""
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _plan(inputs: Sequence[str | Path], outputs: Sequence[Output]) -> list[tuple[int, tuple[int, int] | None]]:
+    """The processes of a run: ``(output index, byte span of the input, or None for all of it)``.
+
+    Every output reads the whole input in a process of its own, except that the cores left
+    over are shared out among the per-record JSON Lines outputs of one large, uncompressed
+    input: each of those is written in as many byte ranges, side by side. (With two cores,
+    ``prepare_for_trl.py`` writes its SFT rows in two halves; SFT and GRPO together take
+    one core each.)
+    """
+    splittable = [output.per_record and Path(output.path).suffix == ".jsonl" for output in outputs]
+    spare = _cores() - splittable.count(False)
+    parts = spare // max(1, splittable.count(True))
+    split = (parts > 1 and len(inputs) == 1 and Path(inputs[0]).suffix != ".gz" and Path(inputs[0]).is_file()
+             and os.path.getsize(inputs[0]) >= SPLIT_MIN_BYTES)
+    tasks: list[tuple[int, tuple[int, int] | None]] = []
+    for index, can_split in enumerate(splittable):
+        if split and can_split:
+            tasks.extend((index, span) for span in line_aligned_spans(inputs[0], parts))
+        else:
+            tasks.append((index, None))
+    return tasks
+
+
+def line_aligned_spans(path: str | Path, parts: int) -> list[tuple[int, int]]:
+    """Split a file into about ``parts`` byte ranges that start at the start of a line.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.jsonl"
+    >>> _ = p.write_bytes(b"aaaa\\nbb\\ncccccc\\nd\\n")
+    >>> line_aligned_spans(p, 2)
+    [(0, 8), (8, 17)]
+    """
+    size = os.path.getsize(path)
+    starts = [0]
+    with open(path, "rb") as handle:
+        for k in range(1, parts):
+            handle.seek(max(size * k // parts - 1, starts[-1]))
+            handle.readline()  # to the start of the next line
+            if handle.tell() < size and handle.tell() > starts[-1]:
+                starts.append(handle.tell())
+    return [(start, end) for start, end in zip(starts, starts[1:] + [size])]
+
+
+def _add(total: Tally, part: Tally) -> Tally:
+    total.read += part.read
+    total.used += part.used
+    total.rows += part.rows
+    total.skipped.update(part.skipped)
+    total.rejected.update(part.rejected)
+    total.dropped.update(part.dropped)
+    return total
+
+
+def _task(send, read, output: Output, span, rejects_path: Path | None, count_rejects: bool, progress) -> None:
+    """In a forked process: read (a span of) the input, filter it and write one output into a
+    temporary file (the parent puts it in place); send back the counts, or what went wrong."""
+    shared, tally = Tally(), Tally()
+    writer = output.write_rows(Path(output.path))
+    rejects = JsonlWriter(rejects_path) if rejects_path is not None else None
+    on_reject = _rejecter(rejects) if rejects is not None else (lambda error: None) if count_rejects else None
+    try:
+        with _fewer_collections():
+            _write_rows(read(shared, on_reject, progress, span=span), output.convert, tally, writer)
+        writer.finish()
+        if rejects is not None:
+            rejects.finish()
+        send.send(("ok", shared, tally, (writer.tmp_path, writer.rows),
+                   (rejects.tmp_path, rejects.rows) if rejects is not None else None))
+    except BaseException as exc:
         writer.abort()
         if rejects is not None:
             rejects.abort()
-        raise
-    writer.commit()
-    wrote_rejects = None
-    if rejects is not None:
-        if rejects.rows:
-            rejects.commit()
-            wrote_rejects = rejects_path
+        if isinstance(exc, InvalidInput):
+            send.send(("invalid", (exc.error.path, exc.error.line, exc.error.reason), None, None, None))
         else:
-            rejects.abort()
-    manifest = sidecar_path(output, "manifest")
-    write_json(
-        manifest,
-        {
-            "inputs": [{"path": str(p), "sha256": sha256_of(p)} for p in inputs],
-            "output": {"path": str(output), "sha256": sha256_of(output)},
-            "rejects": str(wrote_rejects) if wrote_rejects else None,
-            "counts": tally.as_dict(),
-            "run": description or {},
-            "seconds": round(time.perf_counter() - started, 3),
-        },
-    )
-    return RunResult(tally, output, manifest, wrote_rejects, time.perf_counter() - started)
+            try:
+                send.send(("error", exc, None, None, None))
+            except Exception:  # an exception that cannot be pickled
+                send.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), None, None, None))
+    finally:
+        send.close()
+
+
+def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool, progress, while_waiting):
+    """Run the planned tasks in forked processes, all at once; if all succeeded, join the
+    byte ranges of each output in order and put every file in place, else remove them all.
+
+    The tasks of the first output list rejected lines (the others count them) and give the
+    counts of what was read; only the first task shows a progress bar.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    children = []
+    for number, (index, span) in enumerate(tasks):
+        receive, send = context.Pipe(duplex=False)
+        lists_rejects = skip_invalid and index == 0
+        child = context.Process(target=_task, daemon=True, args=(
+            send, read, outputs[index], span, rejects_path if lists_rejects else None, skip_invalid,
+            progress if number == 0 else False))
+        child.start()
+        send.close()
+        children.append((child, receive))
+    while_waiting()
+    outcomes = []
+    for child, receive in children:
+        try:
+            outcomes.append(receive.recv())
+        except EOFError:
+            child.join()
+            outcomes.append(("error", RuntimeError(f"a worker process died (exit status {child.exitcode})"), None, None,
+                             None))
+        receive.close()
+        child.join()
+    finished = [outcome for outcome in outcomes if outcome[0] == "ok"]
+    try:
+        invalid = [outcome[1] for outcome in outcomes if outcome[0] == "invalid"]
+        if invalid:
+            raise InvalidInput(RolloutError(*min(invalid, key=lambda detail: detail[1])))
+        for status, detail, *_ in outcomes:
+            if status == "error":
+                raise detail
+        shared, tallies, rows = Tally(), [Tally() for _ in outputs], [0] * len(outputs)
+        for index, output in enumerate(outputs):
+            parts = [outcome for (task_index, _), outcome in zip(tasks, outcomes) if task_index == index]
+            for _, part_shared, part_tally, _, _ in parts:
+                _add(tallies[index], part_tally)
+                if index == 0:
+                    _add(shared, part_shared)
+            rows[index] = _join_parts([part[3] for part in parts], output.path)
+        reject_parts = [outcome[4] for (index, _), outcome in zip(tasks, outcomes) if index == 0 and outcome[4]]
+        wrote_rejects = rejects_path if _join_parts(reject_parts, rejects_path, keep_empty=False) else None
+    except BaseException:
+        for outcome in finished:
+            for part in (outcome[3], outcome[4]):
+                if part is not None:
+                    Path(part[0]).unlink(missing_ok=True)
+        raise
+    return shared, tallies, rows, wrote_rejects
+
+
+def _join_parts(parts: list[tuple[Path, int]], path: Path, keep_empty: bool = True) -> int:
+    """Put finished temporary files in place as ``path``: one is renamed, several are
+    concatenated in order (JSON Lines). Returns the rows; with ``keep_empty=False`` and no
+    rows, nothing is written."""
+    rows = sum(part_rows for _, part_rows in parts)
+    if not parts or (rows == 0 and not keep_empty):
+        for part, _ in parts:
+            Path(part).unlink(missing_ok=True)
+        return rows
+    if len(parts) == 1:
+        os.replace(parts[0][0], path)
+        return rows
+    import shutil
+
+    with AtomicWriter(path) as joined:
+        for part, _ in parts:
+            with open(part, "rb") as handle:
+                shutil.copyfileobj(handle, joined.handle, 1 << 20)
+    for part, _ in parts:
+        Path(part).unlink(missing_ok=True)
+    return rows
+
+
+def _kept(records: Iterable[Rollout], drop_reason: Callable[[dict], str | None], tally: Tally) -> Iterator[Rollout]:
+    """The records the filter keeps; the others are counted in ``tally.skipped`` with the reason."""
+    for rollout in records:
+        reason = drop_reason(rollout.record)
+        if reason is None:
+            yield rollout
+        else:
+            tally.skipped[reason] += 1
+
+
+def _write_rows(records: Iterable[Rollout], convert: Converter, tally: Tally, writer) -> None:
+    """Convert records and write the rows (the whole of a one-output run)."""
+    for row in convert(records, tally):
+        writer.write(row)
+
+
+class _Feed:
+    """Batches of records from the reading thread to one converter's thread.
+
+    The queue is short, so the reader waits for the slowest converter and memory stays
+    bounded. A converter that fails, or stops reading early, still drains its queue, so
+    that the reader never waits forever; its error is raised by the reader afterwards.
+    """
+
+    END = None
+
+    def __init__(self, convert: Converter, tally: Tally, writer, depth: int = 4):
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.job = (convert, tally, writer)
+        self.ended = False
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, daemon=True)
+
+    def records(self) -> Iterator[Rollout]:
+        while (batch := self.queue.get()) is not self.END:
+            yield from batch
+        self.ended = True
+
+    def _work(self) -> None:
+        convert, tally, writer = self.job
+        try:
+            _write_rows(self.records(), convert, tally, writer)
+        except BaseException as error:  # raised again in the reading thread
+            self.error = error
+        while not self.ended:
+            self.ended = self.queue.get() is self.END
+
+
+def _fan_out(records: Iterable[Rollout], jobs: list, batch_size: int = 128) -> None:
+    """Hand one stream of records to several converters, each in its own thread."""
+    feeds = [_Feed(*job) for job in jobs]
+    for feed in feeds:
+        feed.thread.start()
+    batch: list[Rollout] = []
+    try:
+        for rollout in records:
+            batch.append(rollout)
+            if len(batch) >= batch_size:
+                for feed in feeds:
+                    feed.queue.put(batch)
+                batch = []
+                if any(feed.error is not None for feed in feeds):
+                    break  # no use reading on: the run fails
+        if batch:
+            for feed in feeds:
+                feed.queue.put(batch)
+    finally:
+        for feed in feeds:
+            feed.queue.put(_Feed.END)
+        for feed in feeds:
+            feed.thread.join()
+    for feed in feeds:
+        if feed.error is not None:
+            raise feed.error

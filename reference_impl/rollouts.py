@@ -225,7 +225,12 @@ def _a(value: Any) -> str:
     return ("an " if name[0] in "aeiou" else "a ") + name
 
 
+_ONLY_DICTS = frozenset({dict})
+
+
 def _items_problem(items: Any, where: str, *, allow_string: bool) -> str | None:
+    if type(items) is list and _ONLY_DICTS.issuperset(map(type, items)):
+        return None  # the usual case, checked without a loop in Python
     if isinstance(items, str) and allow_string:
         return None
     if not isinstance(items, list):
@@ -237,7 +242,7 @@ def _items_problem(items: Any, where: str, *, allow_string: bool) -> str | None:
     return None
 
 
-def iter_rollouts(path: str | Path) -> Iterator[Rollout | RolloutError]:
+def iter_rollouts(path: str | Path, span: tuple[int, int] | None = None) -> Iterator[Rollout | RolloutError]:
     """Stream a rollout file: a {class}`Rollout` for each good line, a {class}`RolloutError` for each bad one.
 
     Errors are yielded, not raised, so that the caller decides the policy (stop at the
@@ -245,13 +250,20 @@ def iter_rollouts(path: str | Path) -> Iterator[Rollout | RolloutError]:
 
     Args:
         path: a ``.jsonl`` or ``.jsonl.gz`` file.
+        span: ``(start, end)``: read only the lines that start in this byte range of an
+            uncompressed file (``start`` at the start of a line); they keep their numbers.
 
     Yields:
         ``Rollout`` or ``RolloutError``, in file order.
     """
     path = str(path)
     with open_binary(path) as handle:
-        for number, raw in enumerate(handle, start=1):
+        lines: Iterator[bytes] = handle
+        first = 1
+        if span is not None:
+            first = 1 + _lines_before(handle, span[0])
+            lines = _lines_in(handle, *span)
+        for number, raw in enumerate(lines, start=first):
             if not raw.strip():
                 continue
             try:
@@ -264,6 +276,30 @@ def iter_rollouts(path: str | Path) -> Iterator[Rollout | RolloutError]:
                 yield RolloutError(path, number, problem)
                 continue
             yield Rollout(path, number, record)
+
+
+def _lines_before(handle: BinaryIO, offset: int) -> int:
+    """The number of lines that end before ``offset`` (counted in 1 MiB blocks)."""
+    handle.seek(0)
+    count, left = 0, offset
+    while left > 0:
+        block = handle.read(min(left, 1 << 20))
+        if not block:
+            break
+        count += block.count(b"\n")
+        left -= len(block)
+    return count
+
+
+def _lines_in(handle: BinaryIO, start: int, end: int) -> Iterator[bytes]:
+    """The lines that start at or after ``start`` and before ``end``."""
+    handle.seek(start)
+    position = start
+    for raw in handle:
+        if position >= end:
+            return
+        position += len(raw)
+        yield raw
 
 
 def trajectory_items(record: dict) -> list[dict]:

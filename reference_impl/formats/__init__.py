@@ -106,6 +106,8 @@ class Algorithm:
             for formats whose rows must share one schema; ``None`` infers it.
         row_specs: the shapes a row may take ({class}`RowSpec`; the first is what the
             writer writes by default); empty when the columns are the user's (custom).
+        per_record: each row comes from one record alone, so that a large input can be
+            written in byte ranges side by side (see {func}`reference_impl.pipeline.run_many`).
     """
 
     target: str
@@ -116,6 +118,7 @@ class Algorithm:
     source: str
     parquet_schema: Callable[[], Any] | None = None
     row_specs: tuple[RowSpec, ...] = ()
+    per_record: bool = False
 
     def converter(self, options: ConvertOptions = ConvertOptions()) -> Converter:
         return self.build(options)

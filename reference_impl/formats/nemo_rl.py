@@ -73,7 +73,7 @@ GRPO_ROWS = (RowSpec({"responses_create_params": "object", "responses_create_par
 ALGORITHMS = {
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl",),
-        "openai_format rows: messages ending with the assistant turn, and tools", SOURCE, row_specs=SFT_ROWS,
+        "openai_format rows: messages ending with the assistant turn, and tools", SOURCE, row_specs=SFT_ROWS, per_record=True,
     ),
     "dpo": Algorithm(
         TARGET, "dpo", pairs_converter(dpo_row), (".jsonl",),

@@ -95,7 +95,7 @@ ALGORITHMS = {
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl", ".parquet"),
         "the whole conversation under messages (tools in the system message), for --data.multiturn", SOURCE,
-        row_specs=SFT_ROWS,
+        row_specs=SFT_ROWS, per_record=True,
     ),
     "dpo": Algorithm(
         TARGET, "dpo", pairs_converter(pair_row), (".jsonl", ".parquet"),

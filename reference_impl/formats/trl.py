@@ -97,7 +97,7 @@ GRPO_ROWS = (RowSpec({"prompt": "messages"}, open=True),)
 ALGORITHMS = {
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl",),
-        "conversational messages (+ tools as a JSON string) for SFTTrainer", SOURCE, row_specs=SFT_ROWS,
+        "conversational messages (+ tools as a JSON string) for SFTTrainer", SOURCE, row_specs=SFT_ROWS, per_record=True,
     ),
     "dpo": Algorithm(
         TARGET, "dpo", pairs_converter(dpo_row), (".jsonl",),
@@ -106,7 +106,7 @@ ALGORITHMS = {
     ),
     "kto": Algorithm(
         TARGET, "kto", lambda o: per_record(lambda r, t: kto_row(r, o, t)), (".jsonl",),
-        "prompt / completion / label (reward >= threshold) for KTOTrainer", SOURCE, row_specs=KTO_ROWS,
+        "prompt / completion / label (reward >= threshold) for KTOTrainer", SOURCE, row_specs=KTO_ROWS, per_record=True,
     ),
     "grpo": Algorithm(
         TARGET, "grpo", lambda o: per_task(lambda r, t: grpo_row(r, o, t)), (".jsonl",),

@@ -172,6 +172,6 @@ ALGORITHMS = {
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".parquet",),
         "MultiTurnSFTDataset parquet: messages and tools (JSON strings, decoded by our custom_cls)", SOURCE,
-        sft_schema, SFT_ROWS,
+        sft_schema, SFT_ROWS, per_record=True,
     ),
 }
