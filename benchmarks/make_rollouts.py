@@ -1,9 +1,19 @@
 #!/usr/bin/env python3
 """Write realistic synthetic rollouts of any size, seeded and reproducible.
 
-The records are reference_impl.samples' (single-turn reasoning, tool calls, multi-step,
-multi-turn, several rollouts per task with varied rewards), with token-id fields on every
-assistant message as NeMo Gym's training model server writes them, and unique task indexes.
+The records are reference_impl.samples' (single-turn reasoning, one tool call, multi-step
+tool calls, multi-turn games; several rollouts per task with varied rewards; a masked
+record now and then), made the size of real ones:
+
+* reasoning runs to a few thousand characters (log-normal lengths, median ~1,500);
+* in a share of the tasks (``--token-share``, a quarter by default: as if those environments
+  were collected with the training model server), the last item of every model call
+  carries ``prompt_token_ids`` (the whole conversation so far), ``generation_token_ids`` and
+  ``generation_log_probs`` (full-precision floats), as NeMo Gym's ``vllm_model`` writes them
+  with ``return_token_id_information: true``; their lengths follow the text, about four
+  characters a token. In the real ``competitive_coding_challenges.jsonl`` they are 66% of
+  the bytes; the other real files have none;
+* task indexes are unique across the file.
 
     python benchmarks/make_rollouts.py --size 2GB --output big.jsonl
 """
@@ -11,9 +21,11 @@ assistant message as NeMo Gym's training model server writes them, and unique ta
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import re
 import sys
+import time
 
 import orjson
 
@@ -21,6 +33,21 @@ sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
 from reference_impl.samples import sample_rollouts  # noqa: E402
 
 UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+TOKEN_FIELDS = ("prompt_token_ids", "generation_token_ids", "generation_log_probs")
+MODEL_ITEMS = ("reasoning", "function_call")
+THOUGHTS = (
+    "Let me restate the problem to be sure I read it right.",
+    "First, what exactly is being asked?",
+    "I could check this another way, to be safe.",
+    "Wait, that step needs a second look.",
+    "Breaking it into smaller parts makes it easier.",
+    "The numbers are small enough to do by hand, carefully.",
+    "Before answering, I should verify the intermediate result.",
+    "Hmm, is there an edge case here?",
+    "That matches what I expected, so the approach holds.",
+    "I will write the final answer in the format the user asked for.",
+)
+BLOCK = 1 << 22  # bytes written at a time
 
 
 def parse_size(text: str) -> int:
@@ -35,15 +62,111 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * UNITS[match.group(2).upper()])
 
 
-def with_token_ids(record: dict, rng: random.Random) -> dict:
-    """Token ids and log-probs on every assistant message, sized like the text."""
+class TokenPool:
+    """Random token ids and log-probs, drawn once; each model call takes a slice at a random offset."""
+
+    def __init__(self, rng: random.Random, size: int = 1 << 18):
+        self.rng = rng
+        self.ids = [rng.randrange(100, 151_000) for _ in range(size)]
+        # Log-probs as a sampler returns them: mostly close to 0 (-7.7e-05), some far (-2.3), full precision.
+        self.log_probs = [-math.exp(rng.uniform(-16.0, 1.2)) for _ in range(size)]
+
+    def take(self, values: list, n: int) -> list:
+        n = min(n, len(values))
+        start = self.rng.randrange(len(values) - n + 1)
+        return values[start : start + n]
+
+
+def _text_chars(item: dict) -> int:
+    """Characters of text an item adds to the conversation (what its tokens encode)."""
+    chars = len(item.get("arguments") or "") + len(item.get("output") or "") if item.get("type") != "message" else 0
+    content = item.get("content")
+    if isinstance(content, str):
+        chars += len(content)
+    elif isinstance(content, list):
+        chars += sum(len(part.get("text") or "") for part in content if isinstance(part, dict))
+    chars += sum(len(part.get("text") or "") for part in item.get("summary") or [])
+    return chars + 16  # the chat template's tokens around each turn
+
+
+def lengthen_reasoning(record: dict, rng: random.Random) -> None:
+    """Reasoning of a realistic length: log-normal, median ~1,500 characters, at most 16,000."""
     for item in record["response"]["output"]:
-        if item.get("type") == "message" and item.get("role") == "assistant" and "generation_token_ids" not in item:
-            n = max(8, sum(len(p.get("text", "")) for p in item.get("content", [])) // 3)
-            item["prompt_token_ids"] = [rng.randrange(100, 150000) for _ in range(64)]
-            item["generation_token_ids"] = [rng.randrange(100, 150000) for _ in range(n)]
-            item["generation_log_probs"] = [round(-rng.random() * 3, 5) for _ in range(n)]
-    return record
+        if item.get("type") == "reasoning":
+            target = min(16_000, int(rng.lognormvariate(math.log(1500), 0.9)))
+            parts = [item["summary"][0]["text"]]
+            size = len(parts[0])
+            while size < target:
+                parts.append(rng.choice(THOUGHTS))
+                size += len(parts[-1]) + 1
+            item["summary"][0]["text"] = " ".join(parts)
+
+
+def add_token_ids(record: dict, pool: TokenPool) -> None:
+    """The three token fields on the last item of every model call (a run of reasoning,
+    function calls and an assistant message), sized like the text so far and the text generated."""
+    prompt_chars = sum(len(m.get("content") or "") + 16 for m in record["responses_create_params"]["input"])
+    prompt_chars += 400 * len(record["responses_create_params"].get("tools") or [])
+    generated = 0
+    output = record["response"]["output"]
+    for i, item in enumerate(output):
+        for field in TOKEN_FIELDS:
+            item.pop(field, None)
+        model_item = item.get("type") in MODEL_ITEMS or (item.get("type") == "message" and item.get("role") == "assistant")
+        if not model_item:
+            prompt_chars += _text_chars(item)
+            continue
+        generated += _text_chars(item)
+        following = output[i + 1] if i + 1 < len(output) else None
+        call_ends = following is None or not (following.get("type") in MODEL_ITEMS or following.get("role") == "assistant")
+        if call_ends:
+            n = max(1, generated // 4)
+            item["prompt_token_ids"] = pool.take(pool.ids, prompt_chars // 4)
+            item["generation_token_ids"] = pool.take(pool.ids, n)
+            item["generation_log_probs"] = pool.take(pool.log_probs, n)
+            prompt_chars += generated
+            generated = 0
+
+
+def rollouts(seed: int, token_share: float):
+    """An endless, reproducible stream of rollout records (unique task indexes)."""
+    rng = random.Random(seed)
+    pool = TokenPool(random.Random(seed + 7))
+    batch = 0
+    while True:
+        with_tokens: dict[int, bool] = {}
+        for record in sample_rollouts(tasks_per_kind=50, rollouts_per_task=8, seed=seed * 100_003 + batch):
+            task = record["_ng_task_index"] = record["_ng_task_index"] + batch * 1000
+            lengthen_reasoning(record, rng)
+            if with_tokens.setdefault(task, rng.random() < token_share):
+                add_token_ids(record, pool)
+            else:
+                for item in record["response"]["output"]:
+                    for field in TOKEN_FIELDS:
+                        item.pop(field, None)
+            yield record
+        batch += 1
+
+
+def write_rollouts(path: str, size: int, seed: int = 0, token_share: float = 0.25) -> tuple[int, int]:
+    """Write at least ``size`` bytes of rollouts (whole lines) to ``path``; return (records, bytes)."""
+    written = records = 0
+    block: list[bytes] = []
+    block_bytes = 0
+    with open(path, "wb") as out:
+        for record in rollouts(seed, token_share):
+            line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+            block.append(line)
+            block_bytes += len(line)
+            records += 1
+            if written + block_bytes >= size or block_bytes >= BLOCK:
+                out.write(b"".join(block))
+                written += block_bytes
+                block.clear()
+                block_bytes = 0
+                if written >= size:
+                    break
+    return records, written
 
 
 def main(argv=None) -> int:
@@ -51,22 +174,12 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=parse_size, required=True, help="e.g. 200MB, 1GB, 2GB")
     parser.add_argument("--output", required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--token-share", type=float, default=0.25,
+                        help="the share of tasks whose rollouts carry token ids and log-probs (default: 0.25)")
     args = parser.parse_args(argv)
-    rng = random.Random(args.seed)
-    written = records = batch = 0
-    with open(args.output, "wb", buffering=1 << 22) as out:
-        while written < args.size:
-            offset = batch * 1000
-            for record in sample_rollouts(tasks_per_kind=50, rollouts_per_task=8, seed=args.seed * 100003 + batch):
-                record["_ng_task_index"] += offset
-                line = orjson.dumps(with_token_ids(record, rng), option=orjson.OPT_APPEND_NEWLINE)
-                out.write(line)
-                written += len(line)
-                records += 1
-                if written >= args.size:
-                    break
-            batch += 1
-    print(f"wrote {records} rollouts, {written / 1e6:.0f} MB, to {args.output}")
+    started = time.perf_counter()
+    records, written = write_rollouts(args.output, args.size, args.seed, args.token_share)
+    print(f"wrote {records} rollouts, {written / 1e6:.0f} MB, to {args.output} in {time.perf_counter() - started:.0f} s")
     return 0
 
 

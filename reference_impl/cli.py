@@ -229,7 +229,7 @@ def format_output(target: str, algorithm_name: str, path: str, options, extra: d
     schema = algorithm.parquet_schema() if algorithm.parquet_schema and suffix == ".parquet" else None
     description = {"target": target, "algorithm": algorithm_name, "source": algorithm.source, **(extra or {})}
     return Output(Path(path), algorithm.converter(options), lambda p: open_writer(p, schema=schema), description,
-                  per_record=algorithm.per_record)
+                  unit=algorithm.unit)
 
 
 def prepare_main(target: str, argv: Sequence[str] | None = None) -> int:

@@ -29,10 +29,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .io import AtomicWriter, JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
-from .rollouts import Rollout, RolloutError, iter_rollouts
+from .rollouts import Rollout, RolloutError, iter_rollouts, task_key
 
 __all__ = ["Skip", "Tally", "InvalidInput", "Converter", "read_rollouts", "run", "run_many", "Output", "RunResult",
            "sidecar_path"]
@@ -221,9 +221,11 @@ class Output:
     convert: Converter
     write_rows: Callable = open_writer
     description: dict = field(default_factory=dict)
-    per_record: bool = False
-    """Each row comes from one record alone (SFT, KTO): a large input may be split into byte
-    ranges that processes write side by side, joined in order (JSON Lines outputs)."""
+    unit: str = "stream"
+    """What each row comes from: ``"record"``, one record alone (SFT, KTO); ``"task"``, the
+    first rollout of a task, without its trajectory (GRPO prompts); ``"stream"``, anything
+    (preference pairs need whole tasks). The first two let a large input be read in byte
+    ranges on several cores (see {func}`run_many`)."""
 
 
 def run(
@@ -318,7 +320,7 @@ def run_many(
         checksums.extend(hashing.submit(_sha256_in_the_background, path) if Path(path).is_file() else None
                          for path in inputs)
 
-    tasks = _plan(inputs, outputs) if parallel == "processes" else [(i, None) for i in range(len(outputs))]
+    tasks = _plan(inputs, outputs) if parallel == "processes" else [((i,), None) for i in range(len(outputs))]
     rejects = None
     try:
         if len(tasks) > 1 and parallel == "processes":
@@ -349,7 +351,7 @@ def run_many(
         description = dict(output.description)
         if len(paths) > 1:
             description["written_with"] = [str(p) for p in paths if p != path]
-        processes = sum(1 for index, _ in tasks if outputs[index] is output) if len(tasks) > 1 else 0
+        processes = sum(1 for indexes, _ in tasks if outputs.index(output) in indexes) if len(tasks) > 1 else 0
         if processes > 1:
             description["processes"] = processes
         manifest = sidecar_path(path, "manifest")
@@ -442,27 +444,33 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _plan(inputs: Sequence[str | Path], outputs: Sequence[Output]) -> list[tuple[int, tuple[int, int] | None]]:
-    """The processes of a run: ``(output index, byte span of the input, or None for all of it)``.
+def _plan(inputs: Sequence[str | Path], outputs: Sequence[Output]) -> list[tuple[tuple[int, ...], tuple[int, int] | None]]:
+    """The processes of a run: ``(the outputs it writes, the byte span of the input it reads,
+    or None for all of it)``.
 
-    Every output reads the whole input in a process of its own, except that the cores left
-    over are shared out among the per-record JSON Lines outputs of one large, uncompressed
-    input: each of those is written in as many byte ranges, side by side. (With two cores,
-    ``prepare_for_trl.py`` writes its SFT rows in two halves; SFT and GRPO together take
-    one core each.)
+    A large, uncompressed input is cut into one byte range per core, and each range is read,
+    parsed and filtered once by a process that serves every output whose rows come from one
+    record (``unit="record"``, JSON Lines) or from each task's first rollout
+    (``unit="task"``). An output that must see the whole stream (preference pairs) gets a
+    process of its own, as does every output of an input that is not cut.
     """
-    splittable = [output.per_record and Path(output.path).suffix == ".jsonl" for output in outputs]
-    spare = _cores() - splittable.count(False)
-    parts = spare // max(1, splittable.count(True))
-    split = (parts > 1 and len(inputs) == 1 and Path(inputs[0]).suffix != ".gz" and Path(inputs[0]).is_file()
-             and os.path.getsize(inputs[0]) >= SPLIT_MIN_BYTES)
-    tasks: list[tuple[int, tuple[int, int] | None]] = []
-    for index, can_split in enumerate(splittable):
-        if split and can_split:
-            tasks.extend((index, span) for span in line_aligned_spans(inputs[0], parts))
-        else:
-            tasks.append((index, None))
+    cores = _cores()
+    path = Path(inputs[0]) if len(inputs) == 1 else None
+    cut = (cores > 1 and path is not None and path.suffix != ".gz" and path.is_file()
+           and path.stat().st_size >= SPLIT_MIN_BYTES)
+    shared = tuple(i for i, output in enumerate(outputs) if cut and _unit(output) != "stream")
+    tasks: list[tuple[tuple[int, ...], tuple[int, int] | None]] = [
+        ((i,), None) for i in range(len(outputs)) if i not in shared]
+    if shared:
+        tasks += [(shared, span) for span in line_aligned_spans(path, cores)]
     return tasks
+
+
+def _unit(output: Output) -> str:
+    """How an output's rows depend on the records: ``record``, ``task`` or ``stream``."""
+    if output.unit == "record" and Path(output.path).suffix == ".jsonl":
+        return "record"
+    return output.unit if output.unit == "task" else "stream"
 
 
 def line_aligned_spans(path: str | Path, parts: int) -> list[tuple[int, int]]:
@@ -495,23 +503,47 @@ def _add(total: Tally, part: Tally) -> Tally:
     return total
 
 
-def _task(send, read, output: Output, span, rejects_path: Path | None, count_rejects: bool, progress) -> None:
-    """In a forked process: read (a span of) the input, filter it and write one output into a
-    temporary file (the parent puts it in place); send back the counts, or what went wrong."""
-    shared, tally = Tally(), Tally()
-    writer = output.write_rows(Path(output.path))
+_ANOTHER_ROLLOUT = "another rollout of a task already written"
+
+
+def _task_prompt(record: dict) -> dict:
+    """What a per-task row is made from: the record without its trajectory."""
+    return {k: v for k, v in record.items() if k not in ("response", "output")}
+
+
+def _task(send, read, outputs: Sequence[Output], indexes: tuple[int, ...], span, rejects_path: Path | None,
+          count_rejects: bool, progress) -> None:
+    """In a forked process: read (a span of) the input once, filter it, and write each output's
+    part into a temporary file; send back the counts, or what went wrong.
+
+    With a span, per-record outputs get their rows and per-task outputs get the first
+    rollout of each task in the span, without its trajectory (the parent makes their rows
+    in file order); without one, the one output is written whole.
+    """
+    shared, tallies = Tally(), {i: Tally() for i in indexes}
+    writers: dict = {}
     rejects = JsonlWriter(rejects_path) if rejects_path is not None else None
     on_reject = _rejecter(rejects) if rejects is not None else (lambda error: None) if count_rejects else None
     try:
+        for i in indexes:
+            writers[i] = JsonlWriter(outputs[i].path) if span is not None and outputs[i].unit == "task" else (
+                outputs[i].write_rows(Path(outputs[i].path)))
+        records = read(shared, on_reject, progress, span=span)
         with _fewer_collections():
-            _write_rows(read(shared, on_reject, progress, span=span), output.convert, tally, writer)
-        writer.finish()
+            if span is None:
+                [i] = indexes
+                _write_rows(records, outputs[i].convert, tallies[i], writers[i])
+            else:
+                _write_parts(records, [(outputs[i], tallies[i], writers[i]) for i in indexes])
+        for writer in writers.values():
+            writer.finish()
         if rejects is not None:
             rejects.finish()
-        send.send(("ok", shared, tally, (writer.tmp_path, writer.rows),
+        send.send(("ok", shared, tallies, {i: (w.tmp_path, w.rows) for i, w in writers.items()},
                    (rejects.tmp_path, rejects.rows) if rejects is not None else None))
     except BaseException as exc:
-        writer.abort()
+        for writer in writers.values():
+            writer.abort()
         if rejects is not None:
             rejects.abort()
         if isinstance(exc, InvalidInput):
@@ -525,22 +557,47 @@ def _task(send, read, output: Output, span, rejects_path: Path | None, count_rej
         send.close()
 
 
-def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool, progress, while_waiting):
-    """Run the planned tasks in forked processes, all at once; if all succeeded, join the
-    byte ranges of each output in order and put every file in place, else remove them all.
+def _write_parts(records: Iterable[Rollout], parts: list[tuple[Output, Tally, Any]]) -> None:
+    """One pass over a span for several outputs: rows of per-record outputs, and the first
+    rollout of each task (trajectory left out) for per-task outputs."""
+    per_record = [(output.convert, tally, writer) for output, tally, writer in parts if output.unit == "record"]
+    per_task = [(tally, writer) for output, tally, writer in parts if output.unit == "task"]
+    seen: set[str] = set()
+    for rollout in records:
+        one = (rollout,)
+        for convert, tally, writer in per_record:
+            for row in convert(one, tally):
+                writer.write(row)
+        if per_task:
+            key = task_key(rollout.record)
+            if key in seen:
+                for tally, _ in per_task:
+                    tally.skip(_ANOTHER_ROLLOUT)
+                continue
+            seen.add(key)
+            prompt = _task_prompt(rollout.record)
+            for _, writer in per_task:
+                writer.write(prompt)
 
-    The tasks of the first output list rejected lines (the others count them) and give the
-    counts of what was read; only the first task shows a progress bar.
+
+def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool, progress, while_waiting):
+    """Run the planned tasks in forked processes, all at once; if all succeeded, join each
+    output's parts in file order and put every file in place, else remove them all.
+
+    The tasks that cover the input once between them (the ranges, or else the first task)
+    list rejected lines and give the counts of what was read; the others count rejects
+    only. Only the first task shows a progress bar.
     """
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
+    primary = [n for n, (_, span) in enumerate(tasks) if span is not None] or [0]
     children = []
-    for number, (index, span) in enumerate(tasks):
+    for number, (indexes, span) in enumerate(tasks):
         receive, send = context.Pipe(duplex=False)
-        lists_rejects = skip_invalid and index == 0
+        lists_rejects = skip_invalid and number in primary
         child = context.Process(target=_task, daemon=True, args=(
-            send, read, outputs[index], span, rejects_path if lists_rejects else None, skip_invalid,
+            send, read, outputs, indexes, span, rejects_path if lists_rejects else None, skip_invalid,
             progress if number == 0 else False))
         child.start()
         send.close()
@@ -556,7 +613,8 @@ def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool,
                              None))
         receive.close()
         child.join()
-    finished = [outcome for outcome in outcomes if outcome[0] == "ok"]
+    leftovers = [Path(path) for outcome in outcomes if outcome[0] == "ok"
+                 for path, _ in [*outcome[3].values(), *([outcome[4]] if outcome[4] else [])]]
     try:
         invalid = [outcome[1] for outcome in outcomes if outcome[0] == "invalid"]
         if invalid:
@@ -564,23 +622,42 @@ def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool,
         for status, detail, *_ in outcomes:
             if status == "error":
                 raise detail
-        shared, tallies, rows = Tally(), [Tally() for _ in outputs], [0] * len(outputs)
-        for index, output in enumerate(outputs):
-            parts = [outcome for (task_index, _), outcome in zip(tasks, outcomes) if task_index == index]
-            for _, part_shared, part_tally, _, _ in parts:
-                _add(tallies[index], part_tally)
-                if index == 0:
-                    _add(shared, part_shared)
-            rows[index] = _join_parts([part[3] for part in parts], output.path)
-        reject_parts = [outcome[4] for (index, _), outcome in zip(tasks, outcomes) if index == 0 and outcome[4]]
+        shared = Tally()
+        for number in primary:
+            _add(shared, outcomes[number][1])
+        tallies, rows = [Tally() for _ in outputs], [0] * len(outputs)
+        in_spans = set(tasks[-1][0]) if tasks[-1][1] is not None else set()
+        # Per-task outputs first: their rows are made here, and may fail before anything is in place.
+        for index, output in sorted(enumerate(outputs), key=lambda item: item[1].unit != "task"):
+            parts = []
+            for (indexes, span), outcome in zip(tasks, outcomes):
+                if index in indexes:
+                    _add(tallies[index], outcome[2][index])
+                    parts.append(outcome[3][index])
+            if output.unit == "task" and index in in_spans:
+                rows[index] = _rows_from_task_parts(output, [path for path, _ in parts], tallies[index])
+            else:
+                rows[index] = _join_parts(parts, Path(output.path))
+        reject_parts = [outcomes[number][4] for number in primary if outcomes[number][4]]
         wrote_rejects = rejects_path if _join_parts(reject_parts, rejects_path, keep_empty=False) else None
-    except BaseException:
-        for outcome in finished:
-            for part in (outcome[3], outcome[4]):
-                if part is not None:
-                    Path(part[0]).unlink(missing_ok=True)
-        raise
+    finally:
+        for path in leftovers:
+            path.unlink(missing_ok=True)
     return shared, tallies, rows, wrote_rejects
+
+
+def _rows_from_task_parts(output: Output, parts: list[Path], tally: Tally) -> int:
+    """Make a per-task output's rows from the first rollouts of each span's tasks, in file
+    order (a task seen in an earlier span is skipped by the converter, as in one pass)."""
+    writer = output.write_rows(Path(output.path))
+    try:
+        records = (item for part in parts for item in iter_rollouts(part))
+        _write_rows(records, output.convert, tally, writer)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+    return writer.rows
 
 
 def _join_parts(parts: list[tuple[Path, int]], path: Path, keep_empty: bool = True) -> int:
@@ -589,8 +666,6 @@ def _join_parts(parts: list[tuple[Path, int]], path: Path, keep_empty: bool = Tr
     rows, nothing is written."""
     rows = sum(part_rows for _, part_rows in parts)
     if not parts or (rows == 0 and not keep_empty):
-        for part, _ in parts:
-            Path(part).unlink(missing_ok=True)
         return rows
     if len(parts) == 1:
         os.replace(parts[0][0], path)
@@ -601,8 +676,6 @@ def _join_parts(parts: list[tuple[Path, int]], path: Path, keep_empty: bool = Tr
         for part, _ in parts:
             with open(part, "rb") as handle:
                 shutil.copyfileobj(handle, joined.handle, 1 << 20)
-    for part, _ in parts:
-        Path(part).unlink(missing_ok=True)
     return rows
 
 

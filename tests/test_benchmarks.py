@@ -1,6 +1,7 @@
 """The benchmark's code: the file maker is reproducible and the approaches write the same rows."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -31,18 +32,33 @@ def test_make_rollouts_is_seeded_and_sized(big, tmp_path):
     assert any("generation_token_ids" in item for r in records for item in r["response"]["output"])
 
 
-def test_ours_and_the_seed_way_write_the_same_rows(big, tmp_path):
+def test_ours_both_ways_and_the_seed_way_write_the_same_rows(big, tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import run as bench
 
-    for name in ("ours", "seed"):
+    names = ("ours", "ours_3_steps", "seed")
+    for name in names:
         (tmp_path / name).mkdir()
-        assert getattr(bench, name)(big, tmp_path / name) == len(big.read_text().splitlines())
-    for output in ("sft.jsonl",):
-        ours = (tmp_path / "ours" / output).read_text().splitlines()
-        seed = (tmp_path / "seed" / output).read_text().splitlines()
-        assert [json.loads(line) for line in ours] == [json.loads(line) for line in seed]
-    assert pq.read_table(tmp_path / "ours" / "grpo.parquet").to_pylist() == pq.read_table(tmp_path / "seed" / "grpo.parquet").to_pylist()
+        assert bench.FUNCTIONS[name](big, tmp_path / name) == len(big.read_text().splitlines())
+    sft = {name: [json.loads(line) for line in (tmp_path / name / "sft.jsonl").read_text().splitlines()] for name in names}
+    grpo = {name: pq.read_table(tmp_path / name / "grpo.parquet").to_pylist() for name in names}
+    assert sft["ours"] and grpo["ours"]
+    assert sft["ours"] == sft["ours_3_steps"] == sft["seed"]
+    assert grpo["ours"] == grpo["ours_3_steps"] == grpo["seed"]
+
+
+def test_tree_memory_counts_the_children_too():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import run as bench
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; b = bytearray(200 << 20); sys.stdout.write('x'); "
+                              "sys.stdout.flush(); time.sleep(30)"], stdout=subprocess.PIPE)
+    try:
+        child.stdout.read(1)
+        assert bench.tree_rss(os.getpid()) >= (200 << 20)  # this process, and the child holding 200 MB
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_runner_reports_every_approach(big, tmp_path):

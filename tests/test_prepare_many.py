@@ -25,7 +25,8 @@ def script(name, *args, cwd):
 def outputs(folder):
     return [format_output("trl", "sft", folder / "sft.jsonl", ConvertOptions()),
             format_output("verl", "grpo", folder / "grpo.parquet", ConvertOptions()),
-            format_output("trl", "kto", folder / "kto.jsonl", ConvertOptions())]
+            format_output("trl", "kto", folder / "kto.jsonl", ConvertOptions()),
+            format_output("trl", "dpo", folder / "dpo.jsonl", ConvertOptions())]
 
 
 def keep_rewarded(record):
@@ -79,17 +80,21 @@ def test_processes_threads_and_byte_ranges_write_the_same_files(tmp_path, split_
     (tmp_path / "together").mkdir()
     alone = [run_many([source], [output], drop_reason=keep_rewarded, parallel="threads")[0]
              for output in outputs(tmp_path / "alone")]
-    assert pipeline._plan([source], outputs(tmp_path)).count((1, None)) == 1  # GRPO reads everything
-    assert len(pipeline._plan([source], outputs(tmp_path))) == 1 + 2 + 2  # SFT and KTO in 2 ranges each
+    plan = pipeline._plan([source], outputs(tmp_path))
+    assert plan[0] == ((3,), None)  # DPO needs whole tasks: it reads everything in a process of its own
+    assert [indexes for indexes, _ in plan[1:]] == [(0, 1, 2)] * 5  # the others share five byte ranges
+    assert plan[1][1][0] == 0 and plan[-1][1][1] == source.stat().st_size
+    assert all(a[1][1] == b[1][0] for a, b in zip(plan[1:], plan[2:]))
     together = run_many([source], outputs(tmp_path / "together"), drop_reason=keep_rewarded, parallel=parallel)
     for one, other in zip(alone, together):
         assert one.tally.as_dict() == other.tally.as_dict() and other.tally.reconciles()
         assert one.output.read_bytes() == other.output.read_bytes() or (
             pq.read_table(one.output).equals(pq.read_table(other.output)))
     assert sorted(p.name for p in (tmp_path / "together").iterdir()) == [
-        "grpo.manifest.json", "grpo.parquet", "kto.jsonl", "kto.manifest.json", "sft.jsonl", "sft.manifest.json"]
+        "dpo.jsonl", "dpo.manifest.json", "grpo.manifest.json", "grpo.parquet", "kto.jsonl", "kto.manifest.json",
+        "sft.jsonl", "sft.manifest.json"]
     manifest = json.loads(together[0].manifest.read_text())
-    assert manifest["run"].get("processes") == (2 if parallel == "processes" else None)
+    assert manifest["run"].get("processes") == (5 if parallel == "processes" else None)
 
 
 @pytest.mark.parametrize("parallel", ["processes", "threads"])

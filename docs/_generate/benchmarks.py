@@ -17,7 +17,7 @@ def targets_table(entries: list[dict]) -> str:
         return "not run" if value is None else f"{value} {'(met)' if ok(value) else '(**missed**)'}"
 
     for entry in entries:
-        by = {r["approach"]: r for r in entry["results"] if "failed" not in r}
+        by = {r["approach"]: r for r in entry["results"] if "records_per_second" in r}
         ratio = lambda name: by[name].get("ours_vs_this") if name in by else None  # noqa: E731
         peak = by["ours"]["peak_rss_mb"] if "ours" in by else None
         lines.append(f"| {entry['size_mb']} MB | {cell(ratio('seed'), lambda v: v >= 3)} | "
@@ -28,15 +28,17 @@ def targets_table(entries: list[dict]) -> str:
 
 def generate(out: Path, samples: Path) -> None:
     entries = json.loads(RESULTS.read_text())
-    lines = ["| input | approach | records/s | MB/s | peak RSS (MB) | ours is ... times faster |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| input | approach | records/s | MB/s | seconds | CPU seconds | peak RSS (MB) | ours is ... times faster |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for entry in entries:
+        size = f"{entry['size_mb']:,} MB, {entry['records']:,} records" if entry.get("records") else f"{entry['size_mb']} MB"
         for r in entry["results"]:
-            if "failed" in r:
-                lines.append(f"| {entry['size_mb']} MB | {r['approach']} | failed: {r['failed']} | | | |")
+            if "records_per_second" not in r:
+                lines.append(f"| {size} | {r['approach']} | {r.get('failed') or r.get('skipped')} | | | | | |")
             else:
-                lines.append(f"| {entry['size_mb']} MB | {r['approach']} | {r['records_per_second']:,} | "
-                             f"{r['mb_per_second']} | {r['peak_rss_mb']} | {r.get('ours_vs_this', '')} |")
+                lines.append(f"| {size} | {r['approach']} | {r['records_per_second']:,} | {r['mb_per_second']} | "
+                             f"{r['seconds']} | {r.get('cpu_seconds', '')} | {r['peak_rss_mb']:,} | "
+                             f"{r.get('ours_vs_this', '')} |")
     (out / "benchmark_table.md").write_text("\n".join(lines) + "\n")
     (out / "benchmark_targets.md").write_text(targets_table(entries))
 
@@ -45,15 +47,15 @@ def generate(out: Path, samples: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    approaches = ["ours", "seed", "datasets", "floor"]
-    colors = {"ours": "#76b900", "seed": "#d97706", "datasets": "#3b6fb6", "floor": "#9aa5b1"}
+    approaches = ["ours", "ours_3_steps", "seed", "datasets", "floor"]
+    colors = {"ours": "#76b900", "ours_3_steps": "#b5d86b", "seed": "#d97706", "datasets": "#3b6fb6", "floor": "#9aa5b1"}
     fig, (speed, memory) = plt.subplots(1, 2, figsize=(10, 3.4), dpi=110)
     width = 0.8 / len(approaches)
     sizes = [f"{e['size_mb']} MB" for e in entries]
     for i, name in enumerate(approaches):
         rates, peaks = [], []
         for entry in entries:
-            r = next((r for r in entry["results"] if r["approach"] == name and "failed" not in r), None)
+            r = next((r for r in entry["results"] if r["approach"] == name and "records_per_second" in r), None)
             rates.append(r["records_per_second"] if r else 0)
             peaks.append(r["peak_rss_mb"] if r else 0)
         xs = [x + i * width for x in range(len(entries))]

@@ -106,8 +106,10 @@ class Algorithm:
             for formats whose rows must share one schema; ``None`` infers it.
         row_specs: the shapes a row may take ({class}`RowSpec`; the first is what the
             writer writes by default); empty when the columns are the user's (custom).
-        per_record: each row comes from one record alone, so that a large input can be
-            written in byte ranges side by side (see {func}`reference_impl.pipeline.run_many`).
+        unit: what each row comes from: ``"record"`` (one record alone: SFT, KTO), ``"task"``
+            (the first rollout of a task, without its trajectory: prompts) or ``"stream"``
+            (preference pairs); the first two let a large input be read in byte ranges on
+            several cores (see {func}`reference_impl.pipeline.run_many`).
     """
 
     target: str
@@ -118,7 +120,7 @@ class Algorithm:
     source: str
     parquet_schema: Callable[[], Any] | None = None
     row_specs: tuple[RowSpec, ...] = ()
-    per_record: bool = False
+    unit: str = "stream"
 
     def converter(self, options: ConvertOptions = ConvertOptions()) -> Converter:
         return self.build(options)
@@ -186,7 +188,9 @@ def per_task(to_row: Callable[[dict, Tally], dict]) -> Converter:
     """A converter that writes one row per task (its prompt), from the task's first rollout.
 
     Prompt datasets (GRPO, PPO) need each task once; a rollout needs no ``response`` or
-    ``reward`` to give its task's prompt.
+    ``reward`` to give its task's prompt, and ``to_row`` must not read them: a run in byte
+    ranges hands it the first rollouts of its tasks without their trajectories (formats
+    built with this declare ``unit="task"``).
     """
     from ..pairs import first_per_task
 

@@ -136,6 +136,6 @@ def mapping_converter(options: ConvertOptions):
 ALGORITHMS = {
     "mapping": Algorithm(
         TARGET, "mapping", mapping_converter, (".jsonl", ".parquet"),
-        "any columns, from a mapping file (prepare_custom.py --mapping)", SOURCE, per_record=True,
+        "any columns, from a mapping file (prepare_custom.py --mapping)", SOURCE, unit="record",
     ),
 }

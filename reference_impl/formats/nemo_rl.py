@@ -73,7 +73,7 @@ GRPO_ROWS = (RowSpec({"responses_create_params": "object", "responses_create_par
 ALGORITHMS = {
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl",),
-        "openai_format rows: messages ending with the assistant turn, and tools", SOURCE, row_specs=SFT_ROWS, per_record=True,
+        "openai_format rows: messages ending with the assistant turn, and tools", SOURCE, row_specs=SFT_ROWS, unit="record",
     ),
     "dpo": Algorithm(
         TARGET, "dpo", pairs_converter(dpo_row), (".jsonl",),
@@ -83,6 +83,6 @@ ALGORITHMS = {
     "grpo": Algorithm(
         TARGET, "grpo", lambda o: per_task(lambda r, t: gym_task_row(r, o, t)), (".jsonl",),
         "NeMo Gym task rows (responses_create_params, agent_ref, verifier fields) for NemoGymDataset", SOURCE,
-        row_specs=GRPO_ROWS,
+        row_specs=GRPO_ROWS, unit="task",
     ),
 }

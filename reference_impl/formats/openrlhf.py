@@ -95,7 +95,7 @@ ALGORITHMS = {
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl", ".parquet"),
         "the whole conversation under messages (tools in the system message), for --data.multiturn", SOURCE,
-        row_specs=SFT_ROWS, per_record=True,
+        row_specs=SFT_ROWS, unit="record",
     ),
     "dpo": Algorithm(
         TARGET, "dpo", pairs_converter(pair_row), (".jsonl", ".parquet"),
@@ -107,10 +107,10 @@ ALGORITHMS = {
     ),
     "ppo": Algorithm(
         TARGET, "ppo", lambda o: per_task(lambda r, t: prompt_row(r, o, t)), (".jsonl", ".parquet"),
-        "prompt + label (+ datasource) for train_ppo_ray with a reward_func.py", SOURCE, row_specs=PROMPT_ROWS,
+        "prompt + label (+ datasource) for train_ppo_ray with a reward_func.py", SOURCE, row_specs=PROMPT_ROWS, unit="task",
     ),
     "grpo": Algorithm(
         TARGET, "grpo", lambda o: per_task(lambda r, t: prompt_row(r, o, t)), (".jsonl", ".parquet"),
-        "the same prompts; GRPO is --algo.advantage.estimator group_norm", SOURCE, row_specs=PROMPT_ROWS,
+        "the same prompts; GRPO is --algo.advantage.estimator group_norm", SOURCE, row_specs=PROMPT_ROWS, unit="task",
     ),
 }

@@ -97,7 +97,7 @@ GRPO_ROWS = (RowSpec({"prompt": "messages"}, open=True),)
 ALGORITHMS = {
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".jsonl",),
-        "conversational messages (+ tools as a JSON string) for SFTTrainer", SOURCE, row_specs=SFT_ROWS, per_record=True,
+        "conversational messages (+ tools as a JSON string) for SFTTrainer", SOURCE, row_specs=SFT_ROWS, unit="record",
     ),
     "dpo": Algorithm(
         TARGET, "dpo", pairs_converter(dpo_row), (".jsonl",),
@@ -106,11 +106,11 @@ ALGORITHMS = {
     ),
     "kto": Algorithm(
         TARGET, "kto", lambda o: per_record(lambda r, t: kto_row(r, o, t)), (".jsonl",),
-        "prompt / completion / label (reward >= threshold) for KTOTrainer", SOURCE, row_specs=KTO_ROWS, per_record=True,
+        "prompt / completion / label (reward >= threshold) for KTOTrainer", SOURCE, row_specs=KTO_ROWS, unit="record",
     ),
     "grpo": Algorithm(
         TARGET, "grpo", lambda o: per_task(lambda r, t: grpo_row(r, o, t)), (".jsonl",),
         "one prompt per task plus its fields (passed to reward functions) for GRPOTrainer", SOURCE,
-        row_specs=GRPO_ROWS,
+        row_specs=GRPO_ROWS, unit="task",
     ),
 }

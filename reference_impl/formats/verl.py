@@ -162,16 +162,16 @@ ALGORITHMS = {
     "grpo": Algorithm(
         TARGET, "grpo", rl_converter, (".parquet", ".jsonl"),
         "RLHFDataset prompts: data_source, prompt, ability, reward_model.ground_truth, extra_info.index", SOURCE,
-        rl_schema, RL_ROWS,
+        rl_schema, RL_ROWS, unit="task",
     ),
     "ppo": Algorithm(
         TARGET, "ppo", rl_converter, (".parquet", ".jsonl"),
         "the same prompt parquet as grpo (PPO and GRPO differ in the trainer, not the data)", SOURCE,
-        rl_schema, RL_ROWS,
+        rl_schema, RL_ROWS, unit="task",
     ),
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".parquet",),
         "MultiTurnSFTDataset parquet: messages and tools (JSON strings, decoded by our custom_cls)", SOURCE,
-        sft_schema, SFT_ROWS, per_record=True,
+        sft_schema, SFT_ROWS, unit="record",
     ),
 }
