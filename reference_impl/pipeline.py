@@ -273,16 +273,20 @@ def run_many(
 ) -> list[RunResult]:
     """Read rollout files once, filter them, and write several outputs from that one read.
 
-    With more than one output the work is shared out: by default each output gets a
-    process of its own (forked: nothing is copied), which reads the input, filters it and
-    writes its rows, so that the outputs are written side by side on several cores and no
-    record crosses between processes. Where processes cannot be forked, or with
-    ``parallel="threads"``, the input is read and parsed once and each converter runs in a
-    thread, fed batches of records through a short queue. Either way memory stays bounded
-    whatever the converters hold back, and the outputs are put in place only when all of
-    them succeeded. Each output gets its own manifest and tally, and each tally reconciles
-    on its own: the records the filter dropped are counted as skipped, with their reasons,
-    in every one.
+    The work is shared out over the cores by forked worker processes (nothing is copied;
+    no record crosses between processes). A large, uncompressed input is cut at line
+    boundaries into one byte range per core, and each range's worker parses and filters its
+    lines once for every output whose rows come from one record (SFT, KTO: it writes them)
+    or from a task's first rollout (prompts: it passes those on, trajectories left out, and
+    the rows are made here, in file order). The parts are joined in file order, so the
+    files are the ones a single pass writes. An output that needs whole tasks (preference
+    pairs), or any output of an input that is not cut, is written by a worker of its own.
+    Where processes cannot be forked, or with ``parallel="threads"``, the input is parsed
+    once and each converter runs in a thread, fed batches through a short queue. Either way
+    memory stays bounded whatever the converters hold back, and the outputs are put in
+    place only when all of them succeeded. Each output gets its own manifest and tally, and
+    each tally reconciles on its own: the records the filter dropped are counted as
+    skipped, with their reasons, in every one.
 
     Args:
         inputs: rollout files.
@@ -292,7 +296,7 @@ def run_many(
         skip_invalid: write the valid records and list rejected lines in a rejects file
             beside the first output, instead of stopping at the first one.
         progress: show a progress bar (default: only on a terminal).
-        parallel: ``"processes"`` or ``"threads"``, for more than one output (see above).
+        parallel: ``"processes"`` (where the system can fork) or ``"threads"`` (see above).
 
     Returns:
         One {class}`RunResult` per output, in order.
