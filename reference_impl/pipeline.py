@@ -269,7 +269,7 @@ def run_many(
     drop_reason: Callable[[dict], str | None] | None = None,
     skip_invalid: bool = False,
     progress: bool | None = None,
-    parallel: str = "processes" if hasattr(os, "fork") else "threads",
+    parallel: str | None = None,
 ) -> list[RunResult]:
     """Read rollout files once, filter them, and write several outputs from that one read.
 
@@ -296,7 +296,8 @@ def run_many(
         skip_invalid: write the valid records and list rejected lines in a rejects file
             beside the first output, instead of stopping at the first one.
         progress: show a progress bar (default: only on a terminal).
-        parallel: ``"processes"`` (where the system can fork) or ``"threads"`` (see above).
+        parallel: ``"processes"`` or ``"threads"`` (see above); by default processes where
+            the system can fork.
 
     Returns:
         One {class}`RunResult` per output, in order.
@@ -324,6 +325,10 @@ def run_many(
         checksums.extend(hashing.submit(_sha256_in_the_background, path) if Path(path).is_file() else None
                          for path in inputs)
 
+    if parallel is None:
+        parallel = "processes" if hasattr(os, "fork") else "threads"
+    if not all(Path(path).is_file() for path in inputs):
+        parallel = "threads"  # a pipe can be read only once: one reader for every output
     tasks = _plan(inputs, outputs) if parallel == "processes" else [((i,), None) for i in range(len(outputs))]
     rejects = None
     try:

@@ -150,3 +150,16 @@ def test_the_same_output_twice_is_refused(tmp_path):
     done = script("prepare.py", "--input", SAMPLES, "--to", "trl:sft=x.jsonl", "--to", "trl:kto=x.jsonl", cwd=tmp_path)
     assert done.returncode == 1 and "two outputs are the same file" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pipe_is_read_once_for_every_output(tmp_path):
+    feed = subprocess.Popen(["cat", str(SAMPLES)], stdout=subprocess.PIPE)
+    try:
+        done = subprocess.run([sys.executable, str(SCRIPTS / "prepare.py"), "--input", "/dev/stdin",
+                               "--to", "trl:sft=sft.jsonl", "--to", "verl:grpo=grpo.parquet"],
+                              stdin=feed.stdout, capture_output=True, text=True, cwd=tmp_path)
+    finally:
+        feed.wait()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("read 48 records") == 2
+    assert len((tmp_path / "sft.jsonl").read_text().splitlines()) == 47
