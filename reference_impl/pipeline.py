@@ -353,14 +353,14 @@ def run_many(
     input_sums = [{"path": str(p), "sha256": c.result() if c else sha256_of(p)} for p, c in zip(inputs, checksums)]
     output_sums = [hashing.submit(sha256_of, p) for p in paths]
     results = []
-    for output, path, tally, written, checksum in zip(outputs, paths, tallies, rows, output_sums):
+    for index, (output, path, tally, written, checksum) in enumerate(zip(outputs, paths, tallies, rows, output_sums)):
         tally.read, tally.rows = shared.read, written
         tally.rejected.update(shared.rejected)
         tally.skipped.update(shared.skipped)
         description = dict(output.description)
         if len(paths) > 1:
             description["written_with"] = [str(p) for p in paths if p != path]
-        processes = sum(1 for indexes, _ in tasks if outputs.index(output) in indexes) if len(tasks) > 1 else 0
+        processes = sum(1 for indexes, _ in tasks if index in indexes) if len(tasks) > 1 else 0
         if processes > 1:
             description["processes"] = processes
         manifest = sidecar_path(path, "manifest")
