@@ -162,7 +162,8 @@ def read_rollouts(
     if show:
         from tqdm import tqdm
 
-        bar = tqdm(unit=" records", desc="reading", file=sys.stderr, mininterval=0.5)
+        label = "reading" if span is None else "reading part 1"
+        bar = tqdm(unit=" records", desc=label, file=sys.stderr, mininterval=0.5)
     try:
         for path in paths:
             for item in iter_rollouts(path, span=span):
