@@ -79,7 +79,7 @@ def generate(out: Path, samples: Path) -> None:
         xs = [x + i * width for x in range(len(entries))]
         speed.bar(xs, rates, width, label=name, color=colors[name])
         memory.bar(xs, peaks, width, label=name, color=colors[name])
-    for ax, title in ((speed, "records per second"), (memory, "peak RSS (MB)")):
+    for ax, title in ((speed, "records per second"), (memory, "peak memory (MB)")):
         ax.set_xticks([x + width * (len(approaches) - 1) / 2 for x in range(len(entries))], sizes)
         ax.set_title(title)
         ax.spines[["top", "right"]].set_visible(False)
