@@ -78,6 +78,8 @@ def content_text(content: Any, dropped: Counter | None = None) -> str:
     'What is this?'
     >>> c
     Counter({'input_image part': 1})
+    >>> content_text(False, c), c["bool content"]
+    ('', 1)
     """
     if type(content) is str:
         return content
@@ -91,6 +93,10 @@ def content_text(content: Any, dropped: Counter | None = None) -> str:
         return content
     if isinstance(content, dict):
         content = [content]
+    if not isinstance(content, list):  # a number or a boolean where text belongs: not text
+        if dropped is not None:
+            dropped[f"{type(content).__name__} content"] += 1
+        return ""
     texts = []
     for part in content:
         if isinstance(part, str):
@@ -137,7 +143,8 @@ def _role(role: str, options: MessageOptions) -> str:
 
 
 def _reasoning_text(item: dict) -> str:
-    parts = item.get("summary") or []
+    parts = item.get("summary")
+    parts = parts if isinstance(parts, list) else []
     text = "\n".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
     if not text:
         text = content_text(item.get("content"))

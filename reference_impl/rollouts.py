@@ -323,7 +323,8 @@ def trajectory_items(record: dict) -> list[dict]:
     response = record.get("response")
     if isinstance(response, dict) and response.get("output") is not None:
         return response["output"]
-    return record.get("output") or []
+    output = record.get("output")
+    return output if isinstance(output, list) else []
 
 
 def prompt_input(record: dict) -> str | list:

@@ -4,7 +4,7 @@ import json
 import random
 from collections import defaultdict
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from paths import SAMPLES
@@ -62,6 +62,11 @@ def test_reader_sorts_every_line(tmp_path, body):
 @given(st.lists(lines, min_size=1, max_size=12), st.sampled_from([("trl", "sft"), ("trl", "dpo"), ("trl", "kto"),
                                                                   ("nemo_rl", "grpo"), ("verl", "grpo"), ("verl", "sft"),
                                                                   ("openrlhf", "sft"), ("openrlhf", "ppo")]))
+# Found by hypothesis: a boolean where an item's content or reasoning summary belongs.
+@example([b'{"responses_create_params": {"input": ""}, "response": {"output": [{"type": "reasoning", '
+          b'"summary": true}]}, "reward": 0.0}'], ("trl", "sft"))
+@example([b'{"responses_create_params": {"input": ""}, "response": {"output": [{"type": "message", '
+          b'"content": false}]}, "reward": 0.0}'], ("trl", "sft"))
 def test_every_format_reconciles_on_anything(tmp_path, body, fmt):
     path = write(tmp_path, body)
     algorithm = get_algorithm(*fmt)
