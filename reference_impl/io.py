@@ -86,12 +86,6 @@ class AtomicWriter:
         self.finish()
         os.replace(self.tmp_path, self.path)
 
-    def commit_finished(self, rows: int) -> None:
-        """Put in place a temporary file that another process wrote ``rows`` rows to and finished."""
-        self.handle.close()  # this process's copy: nothing was written through it
-        self.rows = rows
-        os.replace(self.tmp_path, self.path)
-
     def abort(self) -> None:
         self.handle.close()
         self.tmp_path.unlink(missing_ok=True)

@@ -81,14 +81,8 @@ def content_text(content: Any, dropped: Counter | None = None) -> str:
     >>> content_text(False, c), c["bool content"]
     ('', 1)
     """
-    if type(content) is str:
-        return content
     if content is None:
         return ""
-    if type(content) is list and len(content) == 1:  # the usual case: one text part
-        part = content[0]
-        if type(part) is dict and part.get("type") in TEXT_PART_TYPES and type(text := part.get("text")) is str:
-            return text
     if isinstance(content, str):
         return content
     if isinstance(content, dict):

@@ -225,12 +225,7 @@ def _a(value: Any) -> str:
     return ("an " if name[0] in "aeiou" else "a ") + name
 
 
-_ONLY_DICTS = frozenset({dict})
-
-
 def _items_problem(items: Any, where: str, *, allow_string: bool) -> str | None:
-    if type(items) is list and _ONLY_DICTS.issuperset(map(type, items)):
-        return None  # the usual case, checked without a loop in Python
     if isinstance(items, str) and allow_string:
         return None
     if not isinstance(items, list):
