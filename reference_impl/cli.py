@@ -578,7 +578,7 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
 
     def reject(error) -> None:
         if rejects is not None:
-            rejects.write({"file": error.path, "line": error.line, "reason": error.reason})
+            rejects.write(error.as_row())
         elif len(shown) < 20:
             shown.append(error)
             print(f"rejected: {error}", file=sys.stderr)

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator
 from .pipeline import Tally
 from .rollouts import Rollout, reward_of, skip_reason, task_key
 
-__all__ = ["PreferencePair", "preference_pairs", "first_per_task"]
+__all__ = ["PreferencePair", "preference_pairs", "first_per_task", "ANOTHER_ROLLOUT"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,10 @@ def preference_pairs(
         yield PreferencePair(key, group.best, group.worst, margin)
 
 
+ANOTHER_ROLLOUT = "another rollout of a task already written"
+"""The skip reason of a task's later rollouts, where only its first gives a row."""
+
+
 def first_per_task(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[Rollout]:
     """The first rollout of each task, for formats that need the task's prompt once.
 
@@ -116,7 +120,7 @@ def first_per_task(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[Rollou
     for rollout in rollouts:
         key = task_key(rollout.record)
         if key in seen:
-            tally.skip("another rollout of a task already written")
+            tally.skip(ANOTHER_ROLLOUT)
             continue
         seen.add(key)
         yield rollout

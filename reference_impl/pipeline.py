@@ -424,7 +424,7 @@ def _rejecter(rejects: JsonlWriter | None) -> Callable[[RolloutError], None] | N
     """What to do with a rejected line: list it in the rejects file, or (``None``) stop the run."""
     if rejects is None:
         return None
-    return lambda error: rejects.write({"file": error.path, "line": error.line, "reason": error.reason})
+    return lambda error: rejects.write(error.as_row())
 
 
 def _convert_here(read, jobs: list, rejects, progress) -> tuple[Tally, list[Tally]]:
@@ -513,9 +513,6 @@ def _add(total: Tally, part: Tally) -> Tally:
     return total
 
 
-_ANOTHER_ROLLOUT = "another rollout of a task already written"
-
-
 def _task_prompt(record: dict) -> dict:
     """What a per-task row is made from: the record without its trajectory."""
     return {k: v for k, v in record.items() if k not in ("response", "output")}
@@ -569,7 +566,10 @@ def _task(send, read, outputs: Sequence[Output], indexes: tuple[int, ...], span,
 
 def _write_parts(records: Iterable[Rollout], parts: list[tuple[Output, Tally, Any]]) -> None:
     """One pass over a span for several outputs: rows of per-record outputs, and the first
-    rollout of each task (trajectory left out) for per-task outputs."""
+    rollout of each task (trajectory left out) for per-task outputs, as
+    {func}`~reference_impl.pairs.first_per_task` picks them."""
+    from .pairs import ANOTHER_ROLLOUT
+
     per_record = [(output.convert, tally, writer) for output, tally, writer in parts if output.unit == "record"]
     per_task = [(tally, writer) for output, tally, writer in parts if output.unit == "task"]
     seen: set[str] = set()
@@ -582,7 +582,7 @@ def _write_parts(records: Iterable[Rollout], parts: list[tuple[Output, Tally, An
             key = task_key(rollout.record)
             if key in seen:
                 for tally, _ in per_task:
-                    tally.skip(_ANOTHER_ROLLOUT)
+                    tally.skip(ANOTHER_ROLLOUT)
                 continue
             seen.add(key)
             prompt = _task_prompt(rollout.record)

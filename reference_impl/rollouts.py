@@ -59,6 +59,14 @@ class RolloutError(ValueError):
         self.reason = reason
         super().__init__(f"{self.path}:{line}: {reason}")
 
+    def as_row(self) -> dict:
+        """The line of a rejects file that lists this error.
+
+        >>> RolloutError("rollouts.jsonl", 3, "not valid JSON").as_row()
+        {'file': 'rollouts.jsonl', 'line': 3, 'reason': 'not valid JSON'}
+        """
+        return {"file": self.path, "line": self.line, "reason": self.reason}
+
 
 @dataclass(frozen=True, slots=True)
 class Rollout:
