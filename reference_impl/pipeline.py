@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from .io import AtomicWriter, JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
 from .rollouts import Rollout, RolloutError, iter_rollouts, task_key
@@ -466,8 +466,7 @@ def _plan(inputs: Sequence[str | Path], outputs: Sequence[Output]) -> list[tuple
     """
     cores = _cores()
     path = Path(inputs[0]) if len(inputs) == 1 else None
-    cut = (cores > 1 and path is not None and path.suffix != ".gz" and path.is_file()
-           and path.stat().st_size >= SPLIT_MIN_BYTES)
+    cut = cores > 1 and path is not None and path.suffix != ".gz" and path.stat().st_size >= SPLIT_MIN_BYTES
     shared = tuple(i for i, output in enumerate(outputs) if cut and _unit(output) != "stream")
     tasks: list[tuple[tuple[int, ...], tuple[int, int] | None]] = [
         ((i,), None) for i in range(len(outputs)) if i not in shared]
@@ -518,6 +517,18 @@ def _task_prompt(record: dict) -> dict:
     return {k: v for k, v in record.items() if k not in ("response", "output")}
 
 
+class _Outcome(NamedTuple):
+    """What a worker sends back: ``ok`` with its counts and its finished temporary files
+    (``(path, rows)`` per output, and its rejects), or ``invalid``/``error`` with ``detail``."""
+
+    status: str
+    detail: Any = None
+    shared: Tally | None = None
+    tallies: dict | None = None
+    parts: dict | None = None
+    rejects: tuple | None = None
+
+
 def _task(send, read, outputs: Sequence[Output], indexes: tuple[int, ...], span, rejects_path: Path | None,
           count_rejects: bool, progress) -> None:
     """In a forked process: read (a span of) the input once, filter it, and write each output's
@@ -546,20 +557,21 @@ def _task(send, read, outputs: Sequence[Output], indexes: tuple[int, ...], span,
             writer.finish()
         if rejects is not None:
             rejects.finish()
-        send.send(("ok", shared, tallies, {i: (w.tmp_path, w.rows) for i, w in writers.items()},
-                   (rejects.tmp_path, rejects.rows) if rejects is not None else None))
+        parts = {i: (writer.tmp_path, writer.rows) for i, writer in writers.items()}
+        send.send(_Outcome("ok", shared=shared, tallies=tallies, parts=parts,
+                           rejects=(rejects.tmp_path, rejects.rows) if rejects is not None else None))
     except BaseException as exc:
         for writer in writers.values():
             writer.abort()
         if rejects is not None:
             rejects.abort()
         if isinstance(exc, InvalidInput):
-            send.send(("invalid", (exc.error.path, exc.error.line, exc.error.reason), None, None, None))
+            send.send(_Outcome("invalid", (exc.error.path, exc.error.line, exc.error.reason)))
         else:
             try:
-                send.send(("error", exc, None, None, None))
+                send.send(_Outcome("error", exc))
             except Exception:  # an exception that cannot be pickled
-                send.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), None, None, None))
+                send.send(_Outcome("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
     finally:
         send.close()
 
@@ -619,22 +631,21 @@ def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool,
             outcomes.append(receive.recv())
         except EOFError:
             child.join()
-            outcomes.append(("error", RuntimeError(f"a worker process died (exit status {child.exitcode})"), None, None,
-                             None))
+            outcomes.append(_Outcome("error", RuntimeError(f"a worker process died (exit status {child.exitcode})")))
         receive.close()
         child.join()
-    leftovers = [Path(path) for outcome in outcomes if outcome[0] == "ok"
-                 for path, _ in [*outcome[3].values(), *([outcome[4]] if outcome[4] else [])]]
+    leftovers = [Path(path) for outcome in outcomes if outcome.status == "ok"
+                 for path, _ in [*outcome.parts.values(), *([outcome.rejects] if outcome.rejects else [])]]
     try:
-        invalid = [outcome[1] for outcome in outcomes if outcome[0] == "invalid"]
+        invalid = [outcome.detail for outcome in outcomes if outcome.status == "invalid"]
         if invalid:
             raise InvalidInput(RolloutError(*min(invalid, key=lambda detail: detail[1])))
-        for status, detail, *_ in outcomes:
-            if status == "error":
-                raise detail
+        for outcome in outcomes:
+            if outcome.status == "error":
+                raise outcome.detail
         shared = Tally()
         for number in primary:
-            _add(shared, outcomes[number][1])
+            _add(shared, outcomes[number].shared)
         tallies, rows = [Tally() for _ in outputs], [0] * len(outputs)
         in_spans = set(tasks[-1][0]) if tasks[-1][1] is not None else set()
         # Per-task outputs first: their rows are made here, and may fail before anything is in place.
@@ -642,13 +653,13 @@ def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool,
             parts = []
             for (indexes, span), outcome in zip(tasks, outcomes):
                 if index in indexes:
-                    _add(tallies[index], outcome[2][index])
-                    parts.append(outcome[3][index])
+                    _add(tallies[index], outcome.tallies[index])
+                    parts.append(outcome.parts[index])
             if output.unit == "task" and index in in_spans:
                 rows[index] = _rows_from_task_parts(output, [path for path, _ in parts], tallies[index])
             else:
                 rows[index] = _join_parts(parts, Path(output.path))
-        reject_parts = [outcomes[number][4] for number in primary if outcomes[number][4]]
+        reject_parts = [outcomes[number].rejects for number in primary if outcomes[number].rejects]
         wrote_rejects = rejects_path if _join_parts(reject_parts, rejects_path, keep_empty=False) else None
     finally:
         for path in leftovers:
