@@ -201,8 +201,11 @@ class BadOutput(ValueError):
     """An output a format cannot be written as (its suffix), or options it cannot take."""
 
 
-def format_output(target: str, algorithm_name: str, path: str, options, extra: dict | None = None):
+def format_output(target: str, algorithm_name: str, path: str, options, extra: dict | None = None,
+                  named: str | None = None):
     """The {class}`~reference_impl.pipeline.Output` that writes one format to ``path``.
+
+    ``named`` is how an error message names the path (default: the path itself).
 
     Raises:
         BadOutput: the format is not written with this suffix.
@@ -225,7 +228,7 @@ def format_output(target: str, algorithm_name: str, path: str, options, extra: d
         why = "" if ".parquet" in algorithm.suffixes else (
             " (parquet keeps one schema per file, and would null-fill the tool calls and fields that differ between rows)")
         raise BadOutput(f"{target} {algorithm_name} is written as {' or '.join(algorithm.suffixes)}{why}; "
-                        f"{path} ends in {suffix or 'nothing'}")
+                        f"{named or path} ends in {suffix or 'nothing'}")
     schema = algorithm.parquet_schema() if algorithm.parquet_schema and suffix == ".parquet" else None
     description = {"target": target, "algorithm": algorithm_name, "source": algorithm.source, **(extra or {})}
     return Output(Path(path), algorithm.converter(options), lambda p: open_writer(p, schema=schema), description,
@@ -243,10 +246,9 @@ def prepare_main(target: str, argv: Sequence[str] | None = None) -> int:
 
     args = prepare_parser(target).parse_args(argv)
     try:
-        output = format_output(target, args.algorithm, args.output, options_from_args(args))
-    except BadOutput as exc:
-        return fail(str(exc).replace(f"; {args.output} ends", f"; --output {args.output} ends"))
-    except (MappingError, OSError) as exc:
+        output = format_output(target, args.algorithm, args.output, options_from_args(args),
+                               named=f"--output {args.output}")
+    except (BadOutput, MappingError, OSError) as exc:
         return fail(str(exc))
     return run_and_report(args.input, [output], args)
 
