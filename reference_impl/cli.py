@@ -78,8 +78,10 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
                         help="preference pairs need a reward gap greater than this (default: 0, no ties)")
     parser.add_argument(*flag("kto-threshold"), dest="kto_threshold", type=float, default=0.5,
                         help="KTO: reward >= this is desirable (default: 0.5)")
-    parser.add_argument(*flag("ground-truth-field"), dest="ground_truth_field", default="expected_answer",
-                        help="the record field holding the answer rewards check (default: expected_answer)")
+    parser.add_argument(*flag("ground-truth-field"), dest="ground_truth_field", default=None,
+                        help="the record field holding the answer rewards check (default: the first present of "
+                             "expected_answer, expected_action, expected_output, answer, ground_truth, "
+                             "verifier_metadata, target, solution, label)")
     parser.add_argument(*flag("task-fields"), dest="task_fields",
                         help="comma-separated record fields to keep as task columns (default: the known ones)")
     parser.add_argument(*flag("agent-name"), dest="agent_name",
@@ -186,6 +188,9 @@ def run_and_report(inputs, outputs, args, drop_reason=None) -> int:
                                 f"with their reasons, in {sidecar_path(outputs[0].path, 'rejects')}")
     except (OutputExistsAsInput, ValueError) as exc:
         return fail(str(exc))
+    empty = [result for result in results if result.tally.rows == 0]
+    if empty:
+        return _nothing_to_write(results, empty, args)
     for result in results:
         if len(results) > 1:
             print(f"{result.output}:")
@@ -195,6 +200,45 @@ def run_and_report(inputs, outputs, args, drop_reason=None) -> int:
     if results[0].rejects:
         print(f"rejected lines, with their reasons: {results[0].rejects}")
     return 0
+
+
+def nothing_to_write_hint(tally) -> str:
+    """What to do when a run wrote no row, read from why its records were skipped.
+
+    >>> from collections import Counter
+    >>> from reference_impl.pipeline import Tally
+    >>> print(nothing_to_write_hint(Tally(read=5, skipped=Counter({"only rollout of its task": 5}))))
+    preference pairs need several rollouts of a task whose rewards differ by more than --min-margin: collect several rollouts per task (gym eval run ... +num_repeats=4)
+    """
+    reasons = " ".join(tally.skipped)
+    if "only rollout of its task" in reasons or "tied rewards" in reasons or "reward gap" in reasons:
+        return ("preference pairs need several rollouts of a task whose rewards differ by more than --min-margin: "
+                "collect several rollouts per task (gym eval run ... +num_repeats=4)")
+    if "ground truth" in reasons:
+        return "no record has a ground truth for the reward functions: name its field with --ground-truth-field"
+    if "agent_ref" in reasons:
+        return "no record names its agent (agent_ref.name): pass --agent-name"
+    if tally.read == 0:
+        return "the input has no records"
+    if sum(tally.rejected.values()) == tally.read:
+        return "every line was rejected as malformed"
+    [(reason, count)] = tally.skipped.most_common(1)
+    return f"every record was skipped; the most common reason ({count} of {tally.read}): {reason}"
+
+
+def _nothing_to_write(results, empty, args) -> int:
+    """A run that would write a file without rows fails: nothing is left in place."""
+    for result in results:
+        for path in (result.output, result.manifest, result.rejects):
+            if path is not None:
+                Path(path).unlink(missing_ok=True)
+    for result in empty:
+        print(f"{result.output}:", file=sys.stderr)
+        print(result.tally.report(), file=sys.stderr)
+        print(f"error: nothing to write to {result.output}: {nothing_to_write_hint(result.tally)}", file=sys.stderr)
+    if len(results) > len(empty):
+        print("error: no output was written", file=sys.stderr)
+    return 1
 
 
 class BadOutput(ValueError):
@@ -462,8 +506,11 @@ def validate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--algorithm", required=True)
     parser.add_argument(*flag("max-problems"), dest="max_problems", type=int, default=50,
                         help="print at most this many problems per file (all are counted; default: 50)")
-    parser.add_argument(*flag("allow-duplicates"), dest="allow_duplicates", action="store_true",
-                        help="report duplicate rows but do not fail on them")
+    parser.add_argument(*flag("no-duplicates"), dest="no_duplicates", action="store_true",
+                        help="fail on duplicate rows too (default: list them as notes; the prepare scripts write "
+                             "every rollout, and two rollouts can be the same; filter_rollouts.py --dedupe drops them)")
+    parser.add_argument(*flag("allow-duplicates"), dest="no_duplicates", action="store_false",
+                        help=argparse.SUPPRESS)  # the default now; kept so that older commands still run
     parser.add_argument("--report", help="also write the counts and the first problems as JSON here")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: only on a terminal)")
@@ -474,8 +521,8 @@ def validate_main(argv: Sequence[str] | None = None) -> int:
     """The whole of ``validate_training_data.py``.
 
     Returns:
-        0 when every file is valid, 1 when one has problems (or duplicate rows, unless
-        allowed), 2 for bad arguments.
+        0 when every file is valid, 1 when one has problems (or duplicate rows, with
+        ``--no-duplicates``), 2 for bad arguments.
     """
     quiet_broken_pipe()
     from .io import same_file, write_json
@@ -493,11 +540,12 @@ def validate_main(argv: Sequence[str] | None = None) -> int:
         return fail(f"refusing to write {args.report}: it is an input file")
     status = 0
     reports = []
+    allow_duplicates = not args.no_duplicates
     for path in args.input:
         report = validate_file(path, args.target, args.algorithm, progress=args.progress)
         reports.append(report)
         duplicates = f", {report.duplicate_count} duplicate rows" if report.duplicate_count else ""
-        if report.clean or (args.allow_duplicates and report.loadable):
+        if report.clean or (allow_duplicates and report.loadable):
             print(f"{path}: {report.rows} rows, valid {args.target} {args.algorithm} data{duplicates}")
             shown = min(args.max_problems, 5)
             for line in report.duplicates[:shown]:
@@ -506,22 +554,22 @@ def validate_main(argv: Sequence[str] | None = None) -> int:
                 print(f"  note: ... and {report.duplicate_count - shown} more duplicate rows")
             continue
         status = 1
-        found = report.problems + ([] if args.allow_duplicates else report.duplicates)
+        found = report.problems + ([] if allow_duplicates else report.duplicates)
         for line in found[: args.max_problems]:
             print(line, file=sys.stderr)
-        total = report.problem_count + (0 if args.allow_duplicates else report.duplicate_count)
+        total = report.problem_count + (0 if allow_duplicates else report.duplicate_count)
         if total > args.max_problems:
             print(f"... and {total - args.max_problems} more", file=sys.stderr)
         print(f"{path}: {report.rows} rows, {report.problem_count} problems{duplicates}: not valid "
               f"{args.target} {args.algorithm} data", file=sys.stderr)
         for kind, n in report.kinds.most_common(10):
             print(f"  {n:>6}  {kind}", file=sys.stderr)
-        if report.duplicate_count and not args.allow_duplicates:
+        if report.duplicate_count and not allow_duplicates:
             print(f"  {report.duplicate_count:>6}  duplicate rows (drop repeated trajectories with filter_rollouts.py "
-                  "--dedupe, or pass --allow-duplicates)", file=sys.stderr)
+                  "--dedupe; they are allowed without --no-duplicates)", file=sys.stderr)
     if args.report:
         write_json(args.report, {"target": args.target, "algorithm": args.algorithm, "valid": status == 0,
-                                 "allow_duplicates": args.allow_duplicates, "files": [r.as_dict() for r in reports]})
+                                 "allow_duplicates": allow_duplicates, "files": [r.as_dict() for r in reports]})
     return status
 
 

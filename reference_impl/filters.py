@@ -28,7 +28,7 @@ import orjson
 
 from .io import JsonlWriter
 from .pipeline import Tally
-from .rollouts import Rollout, open_binary, reward_of, skip_reason, task_key, trajectory_items
+from .rollouts import Rollout, group_key, open_binary, reward_of, skip_reason, trajectory_items
 
 __all__ = [
     "FilterOptions",
@@ -302,7 +302,7 @@ def filter_converter(options: FilterOptions):
     def two_passes(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[bytes]:
         files: list[str] = []
         stamps: list[tuple[int, int]] = []
-        groups: dict[str, TaskGroup] = {}
+        groups: dict[tuple[str, str], TaskGroup] = {}
         last_line = 0
         for rollout in rollouts:
             if not files or rollout.path != files[-1] or rollout.line <= last_line:
@@ -315,7 +315,7 @@ def filter_converter(options: FilterOptions):
                 tally.skip(reason)
                 continue
             reward = reward_of(record, options.reward_component)
-            group = groups.get(key := task_key(record))
+            group = groups.get(key := group_key(rollout))
             if group is None:
                 group = groups[key] = TaskGroup(options.top_k)
             if options.dedupe:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from .pipeline import Tally
-from .rollouts import Rollout, reward_of, skip_reason, task_key
+from .rollouts import Rollout, group_key, reward_of, skip_reason
 
 __all__ = ["PreferencePair", "preference_pairs", "first_per_task", "ANOTHER_ROLLOUT"]
 
@@ -41,18 +41,22 @@ def preference_pairs(
     tally: Tally,
     min_margin: float = 0.0,
     reward: Callable[[dict], float | None] = reward_of,
+    problem: Callable[[dict], str | None] | None = None,
 ) -> Iterator[PreferencePair]:
     """Pair the highest- and the lowest-reward rollout of each task.
 
-    A task yields a pair when it has at least two rollouts and the gap between its best
-    and its worst reward is greater than ``min_margin`` (ties teach nothing, and NeMo RL
-    rejects them). Every other rollout is counted as skipped with its reason.
+    A task ({func}`~reference_impl.rollouts.group_key`: the same file, agent, task number
+    and prompt) yields a pair when it has at least two rollouts and the gap between its
+    best and its worst reward is greater than ``min_margin`` (ties teach nothing, and NeMo
+    RL rejects them). Every other rollout is counted as skipped with its reason.
 
     Args:
         rollouts: records of any number of tasks, in any order.
         tally: counts used and skipped records.
         min_margin: the smallest reward gap that makes a pair (exclusive).
         reward: how to read a record's reward.
+        problem: why a record cannot be one side of a pair (no assistant turn, ...), or
+            ``None``; such records are skipped with that reason before pairs are chosen.
 
     Yields:
         One {class}`PreferencePair` per task that has one, after the input is read.
@@ -63,11 +67,11 @@ def preference_pairs(
     >>> t = Tally(read=4)
     >>> pairs = list(preference_pairs([r(0, 1.0), r(0, 0.0), r(0, 0.5), r(1, 1.0)], t))
     >>> [(p.task, p.margin) for p in pairs]
-    [('task-0', 1.0)]
+    [('task-0/d21882c2ad57dc0d', 1.0)]
     >>> t.used, dict(t.skipped)
     (2, {'neither best nor worst of its task': 1, 'only rollout of its task': 1})
     """
-    groups: dict[str, _Extremes] = {}
+    groups: dict[tuple[str, str], _Extremes] = {}
     for rollout in rollouts:
         reason = skip_reason(rollout.record)
         if reason is not None:
@@ -77,7 +81,10 @@ def preference_pairs(
         if value is None:
             tally.skip("no reward")
             continue
-        key = task_key(rollout.record)
+        if problem is not None and (why := problem(rollout.record)) is not None:
+            tally.skip(why)
+            continue
+        key = group_key(rollout)
         group = groups.get(key)
         if group is None:
             groups[key] = _Extremes(rollout, value, rollout, value)
@@ -98,7 +105,7 @@ def preference_pairs(
         tally.used += 2
         if group.count > 2:
             tally.skip("neither best nor worst of its task", group.count - 2)
-        yield PreferencePair(key, group.best, group.worst, margin)
+        yield PreferencePair(key[1], group.best, group.worst, margin)
 
 
 ANOTHER_ROLLOUT = "another rollout of a task already written"
@@ -106,7 +113,8 @@ ANOTHER_ROLLOUT = "another rollout of a task already written"
 
 
 def first_per_task(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[Rollout]:
-    """The first rollout of each task, for formats that need the task's prompt once.
+    """The first rollout of each task ({func}`~reference_impl.rollouts.group_key`), for
+    formats that need the task's prompt once.
 
     The other rollouts of the task are counted as skipped.
 
@@ -116,9 +124,9 @@ def first_per_task(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[Rollou
     >>> [r.line for r in first_per_task(rows, t)], dict(t.skipped)
     ([0, 2], {'another rollout of a task already written': 1})
     """
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for rollout in rollouts:
-        key = task_key(rollout.record)
+        key = group_key(rollout)
         if key in seen:
             tally.skip(ANOTHER_ROLLOUT)
             continue

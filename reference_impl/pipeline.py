@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from .io import AtomicWriter, JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
-from .rollouts import Rollout, RolloutError, iter_rollouts, task_key
+from .rollouts import Rollout, RolloutError, group_key, iter_rollouts
 
 __all__ = ["Skip", "Tally", "InvalidInput", "Converter", "read_rollouts", "run", "run_many", "Output", "RunResult",
            "sidecar_path"]
@@ -335,7 +335,7 @@ def run_many(
     try:
         if len(tasks) > 1 and parallel == "processes":
             shared, tallies, rows, wrote_rejects = _run_processes(read, outputs, tasks, rejects_path, skip_invalid,
-                                                                  progress, hash_inputs)
+                                                                  progress, hash_inputs, str(inputs[0]))
         else:
             hash_inputs()
             rejects = JsonlWriter(rejects_path) if skip_invalid else None
@@ -584,14 +584,14 @@ def _write_parts(records: Iterable[Rollout], parts: list[tuple[Output, Tally, An
 
     per_record = [(output.convert, tally, writer) for output, tally, writer in parts if output.unit == "record"]
     per_task = [(tally, writer) for output, tally, writer in parts if output.unit == "task"]
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for rollout in records:
         one = (rollout,)
         for convert, tally, writer in per_record:
             for row in convert(one, tally):
                 writer.write(row)
         if per_task:
-            key = task_key(rollout.record)
+            key = group_key(rollout)
             if key in seen:
                 for tally, _ in per_task:
                     tally.skip(ANOTHER_ROLLOUT)
@@ -602,7 +602,8 @@ def _write_parts(records: Iterable[Rollout], parts: list[tuple[Output, Tally, An
                 writer.write(prompt)
 
 
-def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool, progress, while_waiting):
+def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool, progress, while_waiting,
+                   source: str):
     """Run the planned tasks in forked processes, all at once; if all succeeded, join each
     output's parts in file order and put every file in place, else remove them all.
 
@@ -656,7 +657,7 @@ def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool,
                     _add(tallies[index], outcome.tallies[index])
                     parts.append(outcome.parts[index])
             if output.unit == "task" and index in in_spans:
-                rows[index] = _rows_from_task_parts(output, [path for path, _ in parts], tallies[index])
+                rows[index] = _rows_from_task_parts(output, [path for path, _ in parts], tallies[index], source)
             else:
                 rows[index] = _join_parts(parts, Path(output.path))
         reject_parts = [outcomes[number].rejects for number in primary if outcomes[number].rejects]
@@ -667,12 +668,14 @@ def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool,
     return shared, tallies, rows, wrote_rejects
 
 
-def _rows_from_task_parts(output: Output, parts: list[Path], tally: Tally) -> int:
+def _rows_from_task_parts(output: Output, parts: list[Path], tally: Tally, source: str) -> int:
     """Make a per-task output's rows from the first rollouts of each span's tasks, in file
-    order (a task seen in an earlier span is skipped by the converter, as in one pass)."""
+    order (a task seen in an earlier span is skipped by the converter, as in one pass).
+    The records keep ``source``, the input they were read from, as their path: it is part
+    of what makes a task ({func}`~reference_impl.rollouts.group_key`)."""
     writer = output.write_rows(Path(output.path))
     try:
-        records = (item for part in parts for item in iter_rollouts(part))
+        records = (Rollout(source, item.line, item.record) for part in parts for item in iter_rollouts(part))
         _write_rows(records, output.convert, tally, writer)
     except BaseException:
         writer.abort()

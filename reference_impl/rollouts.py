@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import math
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -36,8 +37,13 @@ __all__ = [
     "trajectory_items",
     "prompt_input",
     "reward_of",
+    "task_index",
     "task_key",
+    "group_key",
     "skip_reason",
+    "flatten_step_lists",
+    "GROUND_TRUTH_FIELDS",
+    "ground_truth",
 ]
 
 
@@ -129,6 +135,8 @@ def parse_line(raw: bytes, path: str | Path = "<input>", line: int = 1) -> dict:
         message = re.sub(r"line \d+ column (\d+) \(char \d+\)", r"column \1", str(exc))
         if not raw.endswith(b"\n") and raw.lstrip().startswith(b"{"):
             raise RolloutError(path, line, f"truncated last line, not valid JSON ({message})") from None
+        if "unexpected content after document" in message:
+            message += "; two records on one line: files joined without a final newline?"
         raise RolloutError(path, line, f"not valid JSON ({message})") from None
     if not isinstance(value, dict):
         raise RolloutError(path, line, f"a JSON {_json_type(value)}, not an object")
@@ -176,7 +184,7 @@ def record_problem(record: dict) -> str | None:
     'agent_ref is a string, expected an object'
     """
     params = record.get("responses_create_params")
-    if params is None and "output" not in record:
+    if params is None and "response" in record and "output" not in record:
         return "missing responses_create_params"
     if params is not None:
         if not isinstance(params, dict):
@@ -266,19 +274,34 @@ def iter_rollouts(path: str | Path, span: tuple[int, int] | None = None) -> Iter
         if span is not None:
             first = 1 + _lines_before(handle, span[0])
             lines = _lines_in(handle, *span)
-        for number, raw in enumerate(lines, start=first):
-            if not raw.strip():
-                continue
-            try:
-                record = parse_line(raw, path, number)
-            except RolloutError as error:
-                yield error
-                continue
-            problem = record_problem(record)
-            if problem is not None:
-                yield RolloutError(path, number, problem)
-                continue
-            yield Rollout(path, number, record)
+        number = first - 1
+        try:
+            for number, raw in enumerate(lines, start=first):
+                if not raw.strip():
+                    continue
+                try:
+                    record = flatten_step_lists(parse_line(raw, path, number))
+                except RolloutError as error:
+                    yield error
+                    continue
+                problem = record_problem(record)
+                if problem is not None:
+                    yield RolloutError(path, number, problem)
+                    continue
+                yield Rollout(path, number, record)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            yield RolloutError(path, number + 1, _compressed_problem(exc))
+
+
+def _compressed_problem(exc: Exception) -> str:
+    """What a broken ``.gz`` stream means, in words.
+
+    >>> _compressed_problem(EOFError("Compressed file ended before the end-of-stream marker was reached"))
+    'the compressed file ends early (an interrupted copy?); the lines before it were read'
+    """
+    if isinstance(exc, EOFError):
+        return "the compressed file ends early (an interrupted copy?); the lines before it were read"
+    return f"the compressed data is corrupt ({exc}); the lines before it were read"
 
 
 def _lines_before(handle: BinaryIO, offset: int) -> int:
@@ -367,22 +390,159 @@ def reward_of(record: dict, component: str | None = None) -> float | None:
     return float(value)
 
 
+def task_index(record: dict) -> int | None:
+    """The task number the collector stamped: ``_ng_task_index``, or aviary's ``task_idx``.
+
+    >>> task_index({"_ng_task_index": 4}), task_index({"task_idx": 2}), task_index({})
+    (4, 2, None)
+    """
+    for name in ("_ng_task_index", "task_idx"):
+        value = record.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
 def task_key(record: dict) -> str:
-    """A key shared by all rollouts of the same task.
+    """A key shared by the rollouts of one task: the same agent, task number and prompt.
 
-    ``_ng_task_index`` when the collector stamped it, otherwise a hash of the prompt
-    (``responses_create_params.input``), so files from older NeMo Gym releases group too.
+    A task number alone never makes two records one task: environments number their tasks
+    from 0, so the files of several environments share every number, and a game with a
+    random start (blackjack) gives every rollout the number 0 with a different hand in its
+    prompt. The key is the agent (``agent_ref.name``, when present), the task number (when
+    present) and a digest of what the model was asked: ``responses_create_params``'
+    ``input``, ``instructions`` and ``tools``.
 
-    >>> task_key({"_ng_task_index": 4})
-    'task-4'
-    >>> task_key({"responses_create_params": {"input": "hi"}}) == task_key({"responses_create_params": {"input": "hi"}})
+    Rollouts of different input files are different tasks too: see {func}`group_key`.
+
+    Args:
+        record: a rollout record.
+
+    Returns:
+        ``agent/task-N/digest``, leaving out the parts the record lacks.
+
+    >>> a = {"agent_ref": {"name": "blackjack"}, "_ng_task_index": 0, "responses_create_params": {"input": "hand [10, 3]"}}
+    >>> b = {"agent_ref": {"name": "blackjack"}, "_ng_task_index": 0, "responses_create_params": {"input": "hand [9, 9]"}}
+    >>> task_key(a)
+    'blackjack/task-0/6cdf6e2e54c43632'
+    >>> task_key(a) == task_key(b)
+    False
+    >>> task_key({"responses_create_params": {"input": "hi"}})
+    '923fd2c7ea946066'
+    """
+    params = record.get("responses_create_params")
+    params = params if isinstance(params, dict) else {}
+    asked = [prompt_input(record), params.get("instructions"), params.get("tools")]
+    digest = hashlib.sha1(orjson.dumps(asked, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    agent = record.get("agent_ref")
+    name = agent.get("name") if isinstance(agent, dict) else None
+    index = task_index(record)
+    parts = [name if isinstance(name, str) and name else None, None if index is None else f"task-{index}", digest]
+    return "/".join(part for part in parts if part is not None)
+
+
+def group_key(rollout: Rollout) -> tuple[str, str]:
+    """What makes rollouts one task group: the same input file and the same {func}`task_key`.
+
+    Every per-task feature uses it: prompt rows (GRPO, PPO), preference pairs, the group
+    filters and the per-task statistics.
+
+    >>> record = {"_ng_task_index": 0, "responses_create_params": {"input": "q"}}
+    >>> group_key(Rollout("math.jsonl", 1, record)) == group_key(Rollout("math.jsonl", 9, record))
+    True
+    >>> group_key(Rollout("math.jsonl", 1, record)) == group_key(Rollout("code.jsonl", 1, record))
+    False
+    """
+    return rollout.path, task_key(rollout.record)
+
+
+GROUND_TRUTH_FIELDS = (
+    "expected_answer",
+    "expected_action",
+    "expected_output",
+    "answer",
+    "ground_truth",
+    "verifier_metadata",
+    "target",
+    "solution",
+    "label",
+)
+"""Where NeMo Gym environments write the answer a verifier checks, in the order looked up.
+
+``expected_answer`` is the most common (math, mcqa, ...); ``expected_action`` is written by
+``single_step_tool_use_with_argument_comparison`` and ``image_tools``, ``expected_output`` by
+``arc_agi`` and ``nvarc``; others use ``answer``, ``ground_truth``, ``verifier_metadata``,
+``target``, ``solution`` or ``label``. ``reference_impl/rewards.py`` looks them up in the same order."""
+
+
+def ground_truth(record: dict, field: str | None = None) -> tuple[str, Any] | None:
+    """The answer a reward function checks, and the field it came from.
+
+    Args:
+        record: a rollout record (or a row whose columns are its fields).
+        field: look only here; ``None`` looks up {data}`GROUND_TRUTH_FIELDS` in order.
+
+    Returns:
+        ``(field, value)`` for the first field present and not null or empty, or ``None``.
+
+    >>> ground_truth({"expected_action": {"name": "zoom"}, "answer": "x"})
+    ('expected_action', {'name': 'zoom'})
+    >>> ground_truth({"expected_answer": "4"}, field="answer") is None
+    True
+    >>> ground_truth({"expected_answer": ""}) is None
     True
     """
-    index = record.get("_ng_task_index")
-    if isinstance(index, int) and not isinstance(index, bool):
-        return f"task-{index}"
-    digest = hashlib.sha1(orjson.dumps(prompt_input(record), option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return f"input-{digest[:16]}"
+    for name in (field,) if field else GROUND_TRUTH_FIELDS:
+        value = record.get(name)
+        if value is not None and value != "" and value != [] and value != {}:
+            return name, value
+    return None
+
+
+def flatten_step_lists(record: dict) -> dict:
+    """aviary's trajectory as one list of items; every other record as it is.
+
+    aviary's environments write ``response.output`` as a list of steps, each the whole
+    conversation so far (step k+1 repeats step k and adds to it), with an empty
+    ``responses_create_params.input``: the task is the leading user message of the steps.
+    The last step is the trajectory; its leading messages that are not the model's become
+    the prompt when the record has none.
+
+    Args:
+        record: a parsed record.
+
+    Returns:
+        The record, or a copy whose ``response.output`` is the last step list (less the
+        prompt, moved to ``responses_create_params.input`` when that was empty).
+
+    >>> user = {"type": "message", "role": "user", "content": "2+2?"}
+    >>> call = {"type": "function_call", "call_id": "c", "name": "submit", "arguments": "{}"}
+    >>> r = flatten_step_lists({"responses_create_params": {"input": []}, "response": {"output": [[user], [user, call]]}})
+    >>> r["responses_create_params"]["input"], r["response"]["output"]
+    ([{'type': 'message', 'role': 'user', 'content': '2+2?'}], [{'type': 'function_call', 'call_id': 'c', 'name': 'submit', 'arguments': '{}'}])
+    """
+    response = record.get("response")
+    steps = response.get("output") if isinstance(response, dict) else None
+    if not (isinstance(steps, list) and steps and all(isinstance(step, list) for step in steps)):
+        return record
+    last = steps[-1]
+    params = record.get("responses_create_params")
+    prompt: list = []
+    if isinstance(params, dict) and params.get("input") in ([], "", None):
+        while len(prompt) < len(last) and _is_prompt_message(last[len(prompt)]):
+            prompt.append(last[len(prompt)])
+        params = {**params, "input": prompt}
+    return {**record, "responses_create_params": params, "response": {**response, "output": last[len(prompt):]}}
+
+
+def _is_prompt_message(item: Any) -> bool:
+    """A message that the model was given rather than one it wrote."""
+    return isinstance(item, dict) and item.get("role") in ("user", "system", "developer") and item.get(
+        "type", "message") == "message"
+
+
+NOT_A_ROLLOUT = "not a rollout: no responses_create_params (a judge's or a user simulator's row?)"
+"""The skip reason of a JSON object that no model call made (NeMo Gym writes such rows beside rollouts)."""
 
 
 def skip_reason(record: dict) -> str | None:
@@ -392,16 +552,20 @@ def skip_reason(record: dict) -> str | None:
         record: a rollout record that passed {func}`record_problem`.
 
     Returns:
-        ``None``, or one of ``"failure record"``, ``"masked sample"``, ``"no response"``,
+        ``None``, or one of {data}`NOT_A_ROLLOUT`, ``"failure record"``, ``"masked sample"``, ``"no response"``,
         ``"no reward"``, ``"empty trajectory"``.
 
     >>> skip_reason({"responses_create_params": {"input": "q"}})
     'no response'
+    >>> skip_reason({"policy_response": "...", "answer_judgment": "yes"})
+    "not a rollout: no responses_create_params (a judge's or a user simulator's row?)"
     >>> skip_reason({"response": {"output": [{"type": "message"}]}, "reward": 0.0, "mask_sample": True})
     'masked sample'
     >>> skip_reason({"response": {"output": [{"type": "message"}]}, "reward": 0.0}) is None
     True
     """
+    if all(record.get(name) is None for name in ("responses_create_params", "response", "output")):
+        return NOT_A_ROLLOUT
     if record.get("_ng_failure_class"):
         return "failure record"
     if record.get("mask_sample") is True:

@@ -9,6 +9,7 @@ imported only when they are asked for.
 from __future__ import annotations
 
 import math
+import re
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Iterable
 
 from .filters import count_turns
 from .pipeline import Tally
-from .rollouts import Rollout, reward_of, skip_reason, task_key, trajectory_items
+from .rollouts import Rollout, group_key, reward_of, skip_reason, trajectory_items
 
 __all__ = ["pass_at_k", "quantile", "histogram_summary", "RolloutStats", "collect_stats", "report_table",
            "task_table", "draw_plots"]
@@ -114,7 +115,7 @@ class RolloutStats:
     turns: Counter = field(default_factory=Counter)
     tool_calls: Counter = field(default_factory=Counter)
 
-    def add(self, task: str, reward: float, turns: int, tool_calls: int) -> None:
+    def add(self, task: tuple[str, str], reward: float, turns: int, tool_calls: int) -> None:
         values = self.rewards.get(task)
         if values is None:
             values = self.rewards[task] = array("d")
@@ -129,12 +130,17 @@ class RolloutStats:
         return sum(1 for r in values if r >= self.threshold)
 
     def per_task(self) -> dict[str, dict]:
-        """Each task's rollouts, passes, pass rate, rewards and pass@k for k = 1..rollouts."""
+        """Each task's rollouts, passes, pass rate, rewards and pass@k for k = 1..rollouts.
+
+        A task is named by its {func}`~reference_impl.rollouts.task_key`, after its file's
+        name when the rollouts came from several files.
+        """
+        labels = task_labels(self.rewards)
         tasks = {}
-        for task in sorted(self.rewards, key=_natural):
+        for task in sorted(self.rewards, key=lambda task: _natural(labels[task])):
             values = self.rewards[task]
             n, c = len(values), self.passed(values)
-            tasks[task] = {"rollouts": n, "passed": c, "pass_rate": c / n, "mean_reward": sum(values) / n,
+            tasks[labels[task]] = {"rollouts": n, "passed": c, "pass_rate": c / n, "mean_reward": sum(values) / n,
                            "min_reward": min(values), "max_reward": max(values),
                            "pass_at_k": {str(k): pass_at_k(n, c, k) for k in range(1, n + 1)}}
         return tasks
@@ -178,14 +184,34 @@ class RolloutStats:
         }
 
 
-def _natural(task: str):
+def task_labels(groups) -> dict:
+    """A name for each task group (``(file, task key)``, see {func}`~reference_impl.rollouts.group_key`):
+    its task key, after its file's name when the groups come from several files.
+
+    >>> task_labels([("a/math.jsonl", "task-0/ab"), ("a/code.jsonl", "task-0/cd")])
+    {('a/math.jsonl', 'task-0/ab'): 'math: task-0/ab', ('a/code.jsonl', 'task-0/cd'): 'code: task-0/cd'}
+    >>> task_labels([("math.jsonl", "task-0/ab")])
+    {('math.jsonl', 'task-0/ab'): 'task-0/ab'}
+    """
+    several = len({path for path, _ in groups}) > 1
+    return {(path, key): f"{_file_name(path)}: {key}" if several else key for path, key in groups}
+
+
+def _file_name(path: str) -> str:
+    """``math.jsonl.gz`` -> ``math``."""
+    name = Path(path).name
+    for suffix in (".gz", ".jsonl", ".json"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _natural(task: str) -> list:
     """Sort ``task-2`` before ``task-10``.
 
-    >>> sorted(["task-10", "task-2", "input-ab"], key=_natural)
-    ['input-ab', 'task-2', 'task-10']
+    >>> sorted(["math/task-10/ab", "math/task-2/cd", "0f1e"], key=_natural)
+    ['0f1e', 'math/task-2/cd', 'math/task-10/ab']
     """
-    prefix, _, number = task.rpartition("-")
-    return (prefix, int(number)) if number.isdigit() else (task, -1)
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", task) if part]
 
 
 def collect_stats(rollouts: Iterable[Rollout], tally: Tally, threshold: float = 1.0,
@@ -215,7 +241,7 @@ def collect_stats(rollouts: Iterable[Rollout], tally: Tally, threshold: float = 
             continue
         tally.used += 1
         calls = sum(1 for item in trajectory_items(record) if item.get("type") == "function_call")
-        stats.add(task_key(record), reward, count_turns(record), calls)
+        stats.add(group_key(rollout), reward, count_turns(record), calls)
     return stats
 
 

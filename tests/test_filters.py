@@ -242,8 +242,8 @@ def test_several_inputs_gzip_and_the_same_file_twice(tmp_path):
     done, output = run_filter(tmp_path, "--top-k", "1", source=[SAMPLES, packed])
     assert done.returncode == 0, done.stderr
     single, one = run_filter(tmp_path, "--top-k", "1", output="one.jsonl")
-    # the same tasks twice: still the best one of each task (from the first copy, an earlier line)
-    assert output.read_bytes() == one.read_bytes()
+    # rollouts of different files are different tasks, even with the same prompts: the best of each, in each file
+    assert output.read_bytes() == 2 * one.read_bytes()
     assert counts(output)["read"] == 2 * len(LINES) and counts(output)["reconciles"]
     done, output = run_filter(tmp_path, "--min-reward", "1", source=[SAMPLES, SAMPLES], output="twice.jsonl")
     once, _ = run_filter(tmp_path, "--min-reward", "1", output="once.jsonl")

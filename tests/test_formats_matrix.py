@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -17,38 +18,58 @@ LOCATED = re.compile(r"^error: .+\.jsonl:\d+: .+", re.M)
 
 def prepare(target, algorithm, source, out_dir, *extra):
     suffix = TARGETS[target][algorithm].suffixes[0]
-    output = out_dir / f"{target}_{algorithm}{suffix}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / f"out{suffix}"
     status = prepare_main(target, ["--input", str(source), "--output", str(output), "--algorithm", algorithm, *extra])
     return status, output
 
 
-@pytest.mark.parametrize("target, algorithm", FORMATS, ids=[f"{t}-{a}" for t, a in FORMATS])
-@pytest.mark.parametrize("source", real_file_params() + [pytest.param(SAMPLES, id="samples")])
-def test_strict_run_writes_or_names_the_line(source, target, algorithm, tmp_path, capsys):
-    status, output = prepare(target, algorithm, source, tmp_path)
-    printed = capsys.readouterr()
+PINNED = json.loads((Path(__file__).parent / "fixtures" / "real_outcomes.json").read_text())
+"""What each script does with each real file, strict and with --skip-invalid (tests/fixtures/pin_real_outcomes.py)."""
+
+
+def outcome(status, output, err, source):
     if status == 0:
-        assert output.exists()
         manifest = json.loads(output.with_name(output.stem + ".manifest.json").read_text())
-        assert manifest["counts"]["reconciles"] and manifest["counts"]["rejected"] == {}
-    else:
-        assert status == 1 and LOCATED.search(printed.err), printed.err
-        assert not output.exists(), "a failed strict run must write nothing"
+        assert manifest["counts"]["reconciles"]
+        rows = pq.read_metadata(output).num_rows if output.suffix == ".parquet" else len(output.read_text().splitlines())
+        assert rows == manifest["counts"]["rows_written"]
+        return {"status": 0, "rows": rows}
+    assert "Traceback" not in err and not output.exists(), "a failed run must write nothing"
+    first = next(line for line in err.splitlines() if line.startswith("error: "))
+    return {"status": status, "error": first.replace(str(source.parent) + "/", "").replace(str(output.parent) + "/", "")}
 
 
 @pytest.mark.parametrize("target, algorithm", FORMATS, ids=[f"{t}-{a}" for t, a in FORMATS])
 @pytest.mark.parametrize("source", real_file_params())
-def test_skip_invalid_always_writes_and_counts_reconcile(source, target, algorithm, tmp_path, capsys):
-    status, output = prepare(target, algorithm, source, tmp_path, "--skip-invalid")
+def test_each_real_file_gives_its_pinned_outcome(source, target, algorithm, tmp_path, capsys):
+    """Rows written, or the error line, exactly as pinned: strict and with --skip-invalid."""
+    pinned = PINNED[f"{source.stem} {target}:{algorithm}"]
+    for mode, extra in (("strict", ()), ("skip_invalid", ("--skip-invalid",))):
+        status, output = prepare(target, algorithm, source, tmp_path / mode, *extra)
+        assert outcome(status, output, capsys.readouterr().err, source) == pinned[mode], mode
+
+
+def test_the_pinned_outcomes_cover_every_real_file_and_format():
+    assert {key.split()[0] for key in PINNED} == {path.stem for path in REAL_FILES} or not REAL_FILES
+    assert {key.split()[1] for key in PINNED} == {f"{t}:{a}" for t, a in FORMATS}
+
+
+@pytest.mark.parametrize("target, algorithm", FORMATS, ids=[f"{t}-{a}" for t, a in FORMATS])
+def test_the_samples_give_rows_for_every_format(target, algorithm, tmp_path, capsys):
+    status, output = prepare(target, algorithm, SAMPLES, tmp_path)
     assert status == 0, capsys.readouterr().err
-    counts = json.loads(output.with_name(output.stem + ".manifest.json").read_text())["counts"]
-    lines = sum(1 for line in source.read_bytes().splitlines() if line.strip())
-    assert counts["read"] == lines and counts["reconciles"]
-    rejects = output.with_name(output.stem + ".rejects.jsonl")
-    rejected = sum(counts["rejected"].values())
-    assert (rejects.exists() and len(rejects.read_text().splitlines()) == rejected) or rejected == 0
-    rows = pq.read_metadata(output).num_rows if output.suffix == ".parquet" else len(output.read_text().splitlines())
-    assert rows == counts["rows_written"]
+    assert outcome(status, output, "", SAMPLES)["rows"] > 0
+
+
+@pytest.mark.parametrize("source", real_file_params())
+def test_strict_runs_stop_at_the_first_malformed_line(source, tmp_path, capsys):
+    malformed = [item for item in iter_rollouts(source) if not isinstance(item, Rollout)]
+    status, output = prepare("trl", "sft", source, tmp_path)
+    err = capsys.readouterr().err
+    if malformed:
+        assert status == 1 and LOCATED.search(err) and f"{source.name}:{malformed[0].line}:" in err
+        assert not output.exists()
 
 
 def tool_trajectories(path):

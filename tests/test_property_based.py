@@ -85,9 +85,16 @@ def test_scripts_never_raise(tmp_path, body):
                        (lambda argv: prepare_main("trl", argv), ["--algorithm", "sft"])]:
         argv = ["--input", str(path), "--output", str(out), *args]
         assert main(argv) in (0, 1)  # strict: written, or stopped at a named line
-        assert main([*argv, "--skip-invalid"]) == 0
+        if main([*argv, "--skip-invalid"]) == 1:  # nothing to write: nothing written
+            assert not out.exists() and not out.with_name("out.manifest.json").exists()
+            continue
         counts = json.loads(out.with_name("out.manifest.json").read_text())["counts"]
-        assert counts["reconciles"]
+        assert counts["reconciles"] and counts["rows_written"] > 0
+        written = out.read_bytes().splitlines(keepends=True)
+        if main is filter_main:  # kept lines are input lines, byte for byte
+            assert set(written) <= {line + b"\n" for line in body}
+        else:  # what prepare writes, validate accepts
+            assert len(written) == counts["rows_written"] and validate_file(out, "trl", "sft").problems == []
     assert stats_main(["--input", str(path), "--skip-invalid", "--report", str(tmp_path / "r.json"), "--no-progress"]) == 0
 
 
@@ -193,8 +200,10 @@ def test_scripts_survive_damaged_bytes(tmp_path, noise, seed):
     path = tmp_path / "damaged.jsonl"
     path.write_bytes(damaged)
     out = tmp_path / "out.jsonl"
-    assert filter_main(["--input", str(path), "--output", str(out), "--top-k", "2", "--dedupe", "--skip-invalid"]) == 0
-    counts = json.loads(out.with_name("out.manifest.json").read_text())["counts"]
-    assert counts["reconciles"] and counts["read"] == sum(1 for line in damaged.split(b"\n") if line.strip())
+    if filter_main(["--input", str(path), "--output", str(out), "--top-k", "2", "--dedupe", "--skip-invalid"]) == 0:
+        counts = json.loads(out.with_name("out.manifest.json").read_text())["counts"]
+        assert counts["reconciles"] and counts["read"] == sum(1 for line in damaged.split(b"\n") if line.strip())
+    else:  # nothing kept, nothing written
+        assert not out.exists()
     assert stats_main(["--input", str(path), "--skip-invalid", "--report", str(tmp_path / "r.json"), "--no-progress"]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["counts"]["reconciles"]

@@ -1,8 +1,8 @@
 """filter_rollouts.py, rollout_stats.py and validate_training_data.py on every real rollout file.
 
 No traceback anywhere; counts reconcile with the file's lines; the malformed lines of
-jailbreak_detection (placeholder rows) and aviary_gsm8k (nested arrays in response.output)
-are each named as file:line: reason in strict mode, and nothing is written.
+jailbreak_detection (placeholder rows) are each named as file:line: reason in strict mode, and
+nothing is written; a run that keeps nothing says so and writes nothing.
 """
 
 import json
@@ -19,7 +19,6 @@ from reference_impl.validate import validate_file
 
 KNOWN_BAD = {
     "jailbreak_detection": {n: "not valid JSON (unexpected character, expected a JSON value: column 1)" for n in range(1, 6)},
-    "aviary_gsm8k": {n: "response.output[0] is an array, expected an object" for n in range(1, 6)},
 }
 FILTERS = ("--min_reward", "0.5", "--top-k", "2", "--dedupe", "--drop-uniform-groups", "--max-turns", "40")
 FORMATS = [(t, a) for t in ("trl", "nemo_rl", "verl", "openrlhf") for a in TARGETS[t]]
@@ -55,6 +54,10 @@ def test_filter(tmp_path, path):
     strict = script("filter_rollouts.py", "--input", path, "--output", "strict.jsonl", *FILTERS, cwd=tmp_path)
     relaxed = script("filter_rollouts.py", "--input", path, "--output", "kept.jsonl", *FILTERS, "--skip-invalid",
                      cwd=tmp_path)
+    if relaxed.returncode == 1:  # nothing kept: said, and nothing written
+        assert "error: nothing to write to kept.jsonl" in relaxed.stderr, relaxed.stderr
+        assert not list(tmp_path.glob("kept*")) and strict.returncode == 1 and not list(tmp_path.glob("strict*"))
+        return
     assert relaxed.returncode == 0, relaxed.stderr
     counts = json.loads((tmp_path / "kept.manifest.json").read_text())["counts"]
     assert counts["reconciles"] and counts["read"] == lines_of(path)
@@ -93,18 +96,20 @@ def test_stats(tmp_path, path):
 
 @pytest.mark.parametrize("path", real_file_params())
 def test_validate_what_the_writers_make_of_it(tmp_path, path, capsys):
-    """Every format prepared from the file has no problem (an empty output is reported as one, 'no rows')."""
+    """Every format prepared from the file has rows and no problem, or was not written at all (no row to write)."""
     for target, algorithm in FORMATS:
         output = tmp_path / f"{target}_{algorithm}{TARGETS[target][algorithm].suffixes[0]}"
-        assert prepare_main(target, ["--input", str(path), "--output", str(output), "--algorithm", algorithm,
-                                     "--skip-invalid"]) == 0
+        status = prepare_main(target, ["--input", str(path), "--output", str(output), "--algorithm", algorithm,
+                                       "--skip-invalid"])
+        if status == 1:
+            assert "error: nothing to write" in capsys.readouterr().err and not output.exists()
+            continue
         report = validate_file(output, target, algorithm)
-        assert report.problems == ([f"{output}: no rows"] if report.rows == 0 else []), (target, algorithm)
+        assert report.rows > 0 and report.problems == [], (target, algorithm, report.problems[:3])
+        done = script("validate_training_data.py", "--input", output, "--target", target, "--algorithm", algorithm,
+                      cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
     capsys.readouterr()
-    some = next(tmp_path.glob("trl_sft.jsonl"))
-    done = script("validate_training_data.py", "--input", some, "--target", "trl", "--algorithm", "sft",
-                  "--allow-duplicates", cwd=tmp_path)
-    assert done.returncode == (1 if validate_file(some, "trl", "sft").rows == 0 else 0), done.stderr
 
 
 @pytest.mark.parametrize("stem", sorted(KNOWN_BAD))

@@ -7,7 +7,7 @@ import pytest
 from paths import REAL_DATA, REAL_FILES, SAMPLES, real_file_params
 
 from reference_impl.rollouts import (
-    Rollout, RolloutError, iter_rollouts, record_problem, skip_reason, task_key, trajectory_items,
+    NOT_A_ROLLOUT, Rollout, RolloutError, iter_rollouts, prompt_input, record_problem, skip_reason, task_index, task_key, trajectory_items,
 )
 
 
@@ -46,12 +46,35 @@ def test_the_known_warts_are_reported_as_the_readme_says():
     records, errors = read(REAL_DATA / "jailbreak_detection.jsonl")
     assert not records and [e.line for e in errors] == [1, 2, 3, 4, 5]
     assert all(e.reason.startswith("not valid JSON") for e in errors)
-    records, errors = read(REAL_DATA / "aviary_gsm8k.jsonl")
-    assert errors and errors[0].reason == "response.output[0] is an array, expected an object"
+    records, errors = read(REAL_DATA / "aviary_gsm8k.jsonl")  # cumulative step lists, task_idx: a trajectory
+    assert not errors and len(records) == 5
+    for rollout in records:
+        prompt, output = prompt_input(rollout.record), trajectory_items(rollout.record)
+        assert [item["role"] for item in prompt] == ["user"] and prompt[0]["content"].strip()
+        assert output and all(isinstance(item, dict) and item.get("role") != "user" for item in output)
+        assert task_index(rollout.record) == rollout.record["task_idx"]
     records, _ = read(REAL_DATA / "genrm_compare.jsonl")
     assert {skip_reason(r.record) for r in records} == {"no response"}
     records, _ = read(REAL_DATA / "hermes_math.jsonl")
     assert any("generation_token_ids" in item for r in records for item in trajectory_items(r.record))
+
+
+def test_a_row_that_no_model_call_made_is_skipped_as_not_a_rollout(tmp_path):
+    path = tmp_path / "judge.jsonl"
+    path.write_text(json.dumps({"policy_response": "A", "answer_judgment": "correct"}) + "\n")
+    [record], errors = read(path)
+    assert not errors and skip_reason(record.record) == NOT_A_ROLLOUT
+
+
+def test_a_truncated_gz_names_the_line_where_it_breaks(tmp_path):
+    whole = gzip.compress(b"".join(json.dumps({"responses_create_params": {"input": f"q{i}"}}).encode() + b"\n"
+                                   for i in range(2000)))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    records, errors = read(path)
+    [error] = errors
+    assert error.reason.startswith("the compressed file ends early") and error.line == len(records) + 1
+    assert 0 < len(records) < 2000 and [r.line for r in records] == list(range(1, len(records) + 1))
 
 
 @pytest.mark.parametrize(
@@ -63,7 +86,7 @@ def test_the_known_warts_are_reported_as_the_readme_says():
         (b'{"responses_create_params": {"input": "q"}, "reward": true}\n', "reward is a boolean, expected a number"),
         (b'{"responses_create_params": {"input": 3}}\n', "responses_create_params.input is a number, expected a string or an array"),
         (b'{"responses_create_params": {"input": "q"}, "_ng_task_index": "7"}\n', "_ng_task_index is a string, expected an integer"),
-        (b'{"reward": 1.0}\n', "missing responses_create_params"),
+        (b'{"reward": 1.0, "response": {"output": []}}\n', "missing responses_create_params"),
         (b'{"responses_create_params": {"input": "q"}, "response": {"output": "x"}}\n', "response.output is a string, expected an array"),
     ],
 )

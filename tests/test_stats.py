@@ -11,6 +11,7 @@ from itertools import combinations
 import pytest
 from paths import ROOT, SAMPLES
 
+from reference_impl.rollouts import task_key
 from reference_impl.filters import count_turns
 from reference_impl.samples import write_sample_rollouts
 from reference_impl.stats import pass_at_k
@@ -60,7 +61,7 @@ def test_pass_at_k_matches_its_definition(report):
     _, _, r = report
     by_task = defaultdict(list)
     for record in USABLE:
-        by_task[f"task-{record['_ng_task_index']}"].append(record["reward"])
+        by_task[task_key(record)].append(record["reward"])
     for task, rewards in by_task.items():
         for k in range(1, len(rewards) + 1):
             assert r["per_task"][task]["pass_at_k"][str(k)] == pytest.approx(brute_force_pass_at_k(rewards, k, 1.0))

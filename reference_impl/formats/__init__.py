@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ..messages import MessageOptions
 from ..pipeline import Converter, Tally
 
-__all__ = ["Algorithm", "ConvertOptions", "RowSpec", "TARGETS", "get_algorithm", "UnknownFormat"]
+__all__ = ["Algorithm", "ConvertOptions", "RowSpec", "TARGETS", "get_algorithm", "UnknownFormat", "checked", "INVALID_ROW"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class ConvertOptions:
         min_margin: the smallest reward gap that makes a preference pair (exclusive).
         task_fields: the record fields that describe the task (``expected_answer``...);
             ``None`` picks the known ones present in each record.
-        ground_truth_field: the field that holds the answer a reward function checks.
+        ground_truth_field: the field that holds the answer a reward function checks;
+            ``None`` takes the first present of {data}`~reference_impl.rollouts.GROUND_TRUTH_FIELDS`.
         agent_name: the NeMo Gym agent for NeMo RL GRPO rows without ``agent_ref``.
         data_source: VeRL ``data_source`` / OpenRLHF ``datasource``; ``None`` derives it.
         ability: VeRL's ``ability`` tag.
@@ -46,7 +47,7 @@ class ConvertOptions:
     kto_threshold: float = 0.5
     min_margin: float = 0.0
     task_fields: tuple[str, ...] | None = None
-    ground_truth_field: str = "expected_answer"
+    ground_truth_field: str | None = None
     agent_name: str | None = None
     data_source: str | None = None
     ability: str = "nemo_gym"
@@ -123,7 +124,52 @@ class Algorithm:
     unit: str = "stream"
 
     def converter(self, options: ConvertOptions = ConvertOptions()) -> Converter:
-        return self.build(options)
+        """The converter for these options; it writes only rows that pass {attr}`row_specs`
+        (see {func}`checked`)."""
+        return checked(self.build(options), self.row_specs, 2 if self.unit == "stream" else 1)
+
+
+INVALID_ROW = "its row would not pass validation: "
+"""The start of the skip reason of a record whose row breaks its format's {class}`RowSpec`."""
+
+
+def checked(convert: Converter, specs: tuple[RowSpec, ...], records_per_row: int = 1) -> Converter:
+    """A converter that writes only the rows ``validate_training_data.py`` accepts.
+
+    A row that breaks its format's specification (an empty assistant turn, a tool call left
+    unanswered, chosen equal to rejected...) is not written: the records it was made from
+    are counted as skipped, with the problem as the reason. So every file a writer makes
+    passes validation.
+
+    Args:
+        convert: the format's converter.
+        specs: its row shapes; empty checks nothing.
+        records_per_row: how many records one row uses (2 for a preference pair).
+
+    >>> from reference_impl.formats.trl import SFT_ROWS
+    >>> rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+    ...         {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}]}]
+    >>> def convert(rollouts, tally):
+    ...     tally.used += 2
+    ...     yield from rows
+    >>> t = Tally()
+    >>> len(list(checked(convert, SFT_ROWS)([], t))), t.used, dict(t.skipped)
+    (1, 1, {'its row would not pass validation: messages: message N: an empty assistant turn': 1})
+    """
+    if not specs:
+        return convert
+    from ..rows import problem_kind, row_problem
+
+    def converter(rollouts, tally: Tally) -> Iterator[dict]:
+        for row in convert(rollouts, tally):
+            problem = row_problem(row, specs)
+            if problem is None:
+                yield row
+                continue
+            tally.used -= records_per_row
+            tally.skip(INVALID_ROW + problem_kind(problem), records_per_row)
+
+    return converter
 
 
 class UnknownFormat(ValueError):

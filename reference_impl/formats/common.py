@@ -10,19 +10,15 @@ import orjson
 from ..messages import chat_tool_schemas, rollout_messages
 from ..pipeline import Skip, Tally
 from ..pairs import PreferencePair, preference_pairs
-from ..rollouts import reward_of
-from . import ConvertOptions
+from ..rollouts import GROUND_TRUTH_FIELDS, ground_truth, reward_of
+from . import INVALID_ROW, ConvertOptions
 
 __all__ = ["conversation", "sft_messages", "task_fields", "reward_for", "KNOWN_TASK_FIELDS", "plain_messages",
-           "PairedConversation", "paired_conversations", "pairs_converter"]
+           "PairedConversation", "paired_conversations", "pairs_converter", "ground_truth_of", "require_ground_truth"]
 
 KNOWN_TASK_FIELDS = (
-    "expected_answer",
-    "ground_truth",
-    "answer",
-    "solution",
+    *GROUND_TRUTH_FIELDS,
     "question",
-    "expected_action",
     "expected_tool_name",
     "expected_calls",
     "instruction_id_list",
@@ -101,6 +97,40 @@ def task_fields(record: dict, options: ConvertOptions) -> dict:
     return {name: _column_value(record[name]) for name in KNOWN_TASK_FIELDS if name in record}
 
 
+def require_ground_truth(record: dict, options: ConvertOptions) -> tuple[str, Any]:
+    """The ground truth a reward function will check, and its field.
+
+    Raises:
+        reference_impl.pipeline.Skip: the record has none: an RL prompt without it gives
+            no reward signal (TRL logs "All reward functions returned None" and learns nothing).
+
+    >>> require_ground_truth({"expected_output": [[1, 2]]}, ConvertOptions())
+    ('expected_output', [[1, 2]])
+    >>> require_ground_truth({"question": "q"}, ConvertOptions())
+    Traceback (most recent call last):
+    ...
+    reference_impl.pipeline.Skip: no ground truth (none of expected_answer, expected_action, expected_output, answer, ground_truth, verifier_metadata, target, solution, label; name the field with --ground-truth-field)
+    """
+    found = ground_truth(record, options.ground_truth_field)
+    if found is None:
+        if options.ground_truth_field:
+            raise Skip(f"no {options.ground_truth_field} (the ground truth)")
+        raise Skip(f"no ground truth (none of {', '.join(GROUND_TRUTH_FIELDS)}; name the field with --ground-truth-field)")
+    return found
+
+
+def ground_truth_of(record: dict, options: ConvertOptions) -> str:
+    """The ground truth as a string (one type for a parquet column; JSON for anything but a string).
+
+    >>> ground_truth_of({"expected_answer": 42}, ConvertOptions())
+    '42'
+    >>> ground_truth_of({"expected_action": {"name": "zoom", "arguments": {"x": 1}}}, ConvertOptions())
+    '{"name":"zoom","arguments":{"x":1}}'
+    """
+    _, value = require_ground_truth(record, options)
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
 def reward_for(record: dict, options: ConvertOptions) -> float:
     """The reward the options name (``reward`` or a component).
 
@@ -125,10 +155,34 @@ class PairedConversation:
     pair: PreferencePair
 
 
+def completion_problem(record: dict, options: ConvertOptions) -> str | None:
+    """Why a rollout cannot be one side of a preference pair, or ``None``: its trajectory
+    must end with a valid assistant turn, as the pair's row will be checked.
+
+    >>> completion_problem({"responses_create_params": {"input": "q"}, "response": {"output": [
+    ...     {"type": "function_call_output", "call_id": "c", "output": "1"}]}}, ConvertOptions())
+    'no assistant turn in the trajectory'
+    """
+    from ..rows import messages_problem, problem_kind
+
+    scratch = Tally()  # what is dropped is counted when the pair is made
+    try:
+        prompt, trajectory, _ = conversation(record, options, scratch)
+        completion = sft_messages([], trajectory, scratch)
+    except Skip as skip:
+        return skip.reason
+    problem = messages_problem(prompt + completion, ends_with_assistant=True)
+    return None if problem is None else INVALID_ROW + problem_kind(problem)
+
+
 def paired_conversations(rollouts, tally: Tally, options: ConvertOptions) -> Iterator[PairedConversation]:
-    """The best-versus-worst pair of each task (see {func}`~reference_impl.pairs.preference_pairs`), as messages."""
+    """The best-versus-worst pair of each task (see {func}`~reference_impl.pairs.preference_pairs`), as messages.
+
+    Only rollouts that end with a valid assistant turn take part ({func}`completion_problem`).
+    """
     reward = lambda record: reward_of(record, options.reward_component)  # noqa: E731
-    for pair in preference_pairs(rollouts, tally, options.min_margin, reward):
+    problem = lambda record: completion_problem(record, options)  # noqa: E731
+    for pair in preference_pairs(rollouts, tally, options.min_margin, reward, problem):
         prompt, chosen, tools = conversation(pair.chosen.record, options, tally)
         _, rejected, _ = conversation(pair.rejected.record, options, tally)
         yield PairedConversation(prompt, sft_messages([], chosen, tally), sft_messages([], rejected, tally), tools, pair)

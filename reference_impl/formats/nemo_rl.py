@@ -46,7 +46,8 @@ def gym_task_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     """A rollout's task as a NeMo Gym row for ``NemoGymDataset``.
 
     The request keeps its Responses-API shape (flat tools), without the ``null`` fields the
-    collector serialised; ``agent_ref`` is the record's, or ``options.agent_name``.
+    collector serialised; ``agent_ref`` is the record's (a mix of environments keeps each
+    row's own agent), or ``options.agent_name`` for records that have none.
 
     >>> row = gym_task_row({"responses_create_params": {"input": "2+2?", "tools": [], "temperature": None},
     ...                     "agent_ref": {"name": "math_simple_agent"}, "expected_answer": "4", "reward": 1.0},
@@ -55,9 +56,9 @@ def gym_task_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     {'responses_create_params': {'input': '2+2?', 'tools': []}, 'agent_ref': {'type': 'responses_api_agents', 'name': 'math_simple_agent'}, 'expected_answer': '4'}
     """
     params = {k: v for k, v in (record.get("responses_create_params") or {}).items() if v is not None}
-    name = options.agent_name or (record.get("agent_ref") or {}).get("name")
+    name = (record.get("agent_ref") or {}).get("name") or options.agent_name
     if not name:
-        raise Skip("no agent_ref.name (pass --agent_name)")
+        raise Skip("no agent_ref.name (pass --agent-name for such rows)")
     row = {"responses_create_params": params, "agent_ref": {"type": "responses_api_agents", "name": name}}
     row.update({k: v for k, v in task_fields(record, options).items() if v is not None})
     return row

@@ -20,7 +20,8 @@ import orjson
 from ..pipeline import Tally
 from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
 from .common import PairedConversation, conversation, pairs_converter, plain_messages, sft_messages
-from .verl import data_source_of, ground_truth_of
+from .common import ground_truth_of
+from .verl import data_source_of
 
 TARGET = "openrlhf"
 SOURCE = "openrlhf 0.11.2: openrlhf/datasets/{sft_dataset,reward_dataset,prompts_dataset}.py"

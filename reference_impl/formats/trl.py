@@ -22,7 +22,8 @@ import orjson
 
 from ..pipeline import Tally
 from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
-from .common import PairedConversation, conversation, pairs_converter, reward_for, sft_messages, task_fields
+from .common import (PairedConversation, conversation, pairs_converter, require_ground_truth, reward_for, sft_messages,
+                     task_fields)
 
 TARGET = "trl"
 SOURCE = "trl 1.16.0: trl/trainer/{sft,dpo,kto,grpo}_trainer.py, trl/data_utils.py"
@@ -71,10 +72,14 @@ def kto_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
 def grpo_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     """One task as a TRL GRPO row: the conversational ``prompt`` plus the task's fields.
 
+    ``GRPOTrainer`` hands every column to the reward functions; a task without a ground
+    truth (see {func}`~reference_impl.formats.common.require_ground_truth`) is skipped.
+
     >>> grpo_row({"responses_create_params": {"input": "2+2?"}, "expected_answer": "4", "extracted_answer": "5"},
     ...          ConvertOptions(), Tally())
     {'prompt': [{'role': 'user', 'content': '2+2?'}], 'expected_answer': '4'}
     """
+    require_ground_truth(record, options)
     prompt, _, _ = conversation({**record, "response": None, "output": None}, options, tally)
     return {"prompt": prompt, **task_fields(record, options)}
 

@@ -24,7 +24,7 @@ import orjson
 from ..pipeline import Skip, Tally
 from ..rollouts import task_key
 from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
-from .common import conversation, plain_messages, sft_messages
+from .common import conversation, ground_truth_of, plain_messages, sft_messages
 
 TARGET = "verl"
 SOURCE = "verl 0.9.1: verl/utils/dataset/rl_dataset.py, verl/utils/dataset/multiturn_sft_dataset.py"
@@ -42,18 +42,6 @@ def data_source_of(record: dict, options: ConvertOptions) -> str:
         return options.data_source
     name = (record.get("agent_ref") or {}).get("name") or record.get("task_source") or "rollouts"
     return f"nemo_gym/{name}"
-
-
-def ground_truth_of(record: dict, options: ConvertOptions) -> str:
-    """The ground truth as a string (one type for the parquet column).
-
-    >>> ground_truth_of({"expected_answer": 42}, ConvertOptions())
-    '42'
-    """
-    value = record.get(options.ground_truth_field)
-    if value is None:
-        raise Skip(f"no {options.ground_truth_field} (the ground truth)")
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 def rl_converter(options: ConvertOptions):
