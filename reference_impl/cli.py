@@ -124,6 +124,50 @@ def quiet_broken_pipe() -> None:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
+NEEDS_TRANSFORMERS = ("--tokenizer needs the transformers package: pip install 'transformers==5.23.0' "
+                      "(or pip install -e '.[train]' in this project)")
+"""The message for an optional dependency that is missing, with its install command."""
+
+INTERNAL_ERROR = 3
+"""The exit status of a run stopped by a bug in this package (1 is bad input or arguments)."""
+
+
+def reports_internal_errors(main):
+    """Make a script's ``main`` report an exception it did not expect as an internal error.
+
+    The message names the record being converted (``file:line``) and the exception's type,
+    and says that this is a bug in the tool, not a problem with the data; the traceback
+    follows, for the bug report. The exit status is {data}`INTERNAL_ERROR`.
+    """
+    import functools
+
+    @functools.wraps(main)
+    def guarded(*args, **kwargs) -> int:
+        from .pipeline import InternalError
+
+        try:
+            return main(*args, **kwargs)
+        except KeyboardInterrupt:
+            print("interrupted: nothing was written", file=sys.stderr)
+            return 130
+        except InternalError as exc:
+            return _internal(f"while converting the record at {exc}", exc.error)
+        except Exception as exc:  # noqa: BLE001 (the point: nothing escapes as a raw traceback alone)
+            return _internal(f"{type(exc).__name__}: {exc}", exc)
+
+    return guarded
+
+
+def _internal(what: str, error: BaseException) -> int:
+    import traceback
+
+    print(f"internal error {what}", file=sys.stderr)
+    print("This is a bug in this tool, not a problem with your data; nothing was written. Please report it "
+          "with the record and the details below.", file=sys.stderr)
+    print("".join(traceback.format_exception(error)).rstrip(), file=sys.stderr)
+    return INTERNAL_ERROR
+
+
 def fail(message: str, status: int = 1) -> int:
     """Print ``error: message`` on standard error and return the exit status."""
     print(f"error: {message}", file=sys.stderr)
@@ -188,6 +232,8 @@ def run_and_report(inputs, outputs, args, drop_reason=None) -> int:
                                 f"with their reasons, in {sidecar_path(outputs[0].path, 'rejects')}")
     except (OutputExistsAsInput, ValueError) as exc:
         return fail(str(exc))
+    except OSError as exc:
+        return fail(f"cannot write the output: {exc}")
     empty = [result for result in results if result.tally.rows == 0]
     if empty:
         return _nothing_to_write(results, empty, args)
@@ -279,6 +325,7 @@ def format_output(target: str, algorithm_name: str, path: str, options, extra: d
                   unit=algorithm.unit)
 
 
+@reports_internal_errors
 def prepare_main(target: str, argv: Sequence[str] | None = None) -> int:
     """The whole of ``prepare_for_<target>.py``: parse, convert, write, report.
 
@@ -351,6 +398,7 @@ def parse_to(spec: str) -> tuple[str, str, str]:
     return target, algorithm, path
 
 
+@reports_internal_errors
 def prepare_many_main(argv: Sequence[str] | None = None) -> int:
     """The whole of ``prepare.py``: parse, filter, write every ``--to`` format from one read, report.
 
@@ -367,6 +415,8 @@ def prepare_many_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         filters = _filter_options(parser, args)
+    except ImportError:
+        return fail(NEEDS_TRANSFORMERS)
     except (OSError, ValueError) as exc:  # a tokenizer that cannot be loaded
         return fail(f"cannot load the tokenizer {args.tokenizer!r}: {exc}")
     options = options_from_args(args)
@@ -460,6 +510,7 @@ def _filters_given(args: argparse.Namespace) -> dict:
             if k not in ("input", "output", "to", "progress", "skip_invalid") and v not in (None, False)}
 
 
+@reports_internal_errors
 def filter_main(argv: Sequence[str] | None = None) -> int:
     """The whole of ``filter_rollouts.py``: parse, filter, copy the kept lines, report.
 
@@ -477,6 +528,8 @@ def filter_main(argv: Sequence[str] | None = None) -> int:
                      f"{Path(args.output).suffix or 'nothing'}")
     try:
         options = _filter_options(parser, args)
+    except ImportError:
+        return fail(NEEDS_TRANSFORMERS)
     except (OSError, ValueError) as exc:  # a tokenizer that cannot be loaded
         return fail(f"cannot load the tokenizer {args.tokenizer!r}: {exc}")
     description = {"script": "filter_rollouts.py", "filters": _filters_given(args),
@@ -517,6 +570,7 @@ def validate_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@reports_internal_errors
 def validate_main(argv: Sequence[str] | None = None) -> int:
     """The whole of ``validate_training_data.py``.
 
@@ -598,6 +652,7 @@ def stats_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@reports_internal_errors
 def stats_main(argv: Sequence[str] | None = None) -> int:
     """The whole of ``rollout_stats.py``: a table, a JSON report with its manifest, and pictures.
 

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 from .io import AtomicWriter, JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
 from .rollouts import Rollout, RolloutError, group_key, iter_rollouts
 
-__all__ = ["Skip", "Tally", "InvalidInput", "Converter", "read_rollouts", "run", "run_many", "Output", "RunResult",
+__all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "Converter", "read_rollouts", "run", "run_many", "Output", "RunResult",
            "sidecar_path"]
 
 
@@ -585,21 +585,23 @@ def _write_parts(records: Iterable[Rollout], parts: list[tuple[Output, Tally, An
     per_record = [(output.convert, tally, writer) for output, tally, writer in parts if output.unit == "record"]
     per_task = [(tally, writer) for output, tally, writer in parts if output.unit == "task"]
     seen: set[tuple[str, str]] = set()
-    for rollout in records:
-        one = (rollout,)
-        for convert, tally, writer in per_record:
-            for row in convert(one, tally):
-                writer.write(row)
-        if per_task:
-            key = group_key(rollout)
-            if key in seen:
-                for tally, _ in per_task:
-                    tally.skip(ANOTHER_ROLLOUT)
-                continue
-            seen.add(key)
-            prompt = _task_prompt(rollout.record)
-            for _, writer in per_task:
-                writer.write(prompt)
+    last: list = [None]
+    with _blaming(last):
+        for rollout in _tracked(records, last):
+            one = (rollout,)
+            for convert, tally, writer in per_record:
+                for row in convert(one, tally):
+                    writer.write(row)
+            if per_task:
+                key = group_key(rollout)
+                if key in seen:
+                    for tally, _ in per_task:
+                        tally.skip(ANOTHER_ROLLOUT)
+                    continue
+                seen.add(key)
+                prompt = _task_prompt(rollout.record)
+                for _, writer in per_task:
+                    writer.write(prompt)
 
 
 def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool, progress, while_waiting,
@@ -713,10 +715,55 @@ def _kept(records: Iterable[Rollout], drop_reason: Callable[[dict], str | None],
             tally.skipped[reason] += 1
 
 
+class InternalError(Exception):
+    """An exception this package did not expect while converting a record: a bug, not bad data.
+
+    ``where`` is ``file:line`` of the last record read when it happened.
+
+    >>> str(InternalError("x.jsonl:3", KeyError("role")))
+    "x.jsonl:3: KeyError: 'role'"
+    """
+
+    def __init__(self, where: str, error: BaseException):
+        super().__init__(f"{where}: {type(error).__name__}: {error}")
+        self.where = where
+        self.error = error
+
+    def __reduce__(self):  # sent back by worker processes
+        return InternalError, (self.where, self.error)
+
+
+def _tracked(records: Iterable[Rollout], last: list) -> Iterator[Rollout]:
+    """The records, remembering the last one handed on (for the message of an internal error)."""
+    for rollout in records:
+        last[0] = rollout
+        yield rollout
+
+
+@contextmanager
+def _blaming(last: list):
+    """Turn an exception this package did not expect into an {class}`InternalError` that names
+    the record read last (``last[0]``); bad input, I/O errors and lack of memory pass as they are."""
+    try:
+        yield
+    except (InvalidInput, OSError, MemoryError):
+        raise
+    except Exception as exc:
+        where = f"{last[0].path}:{last[0].line}" if last[0] is not None else "before the first record"
+        raise InternalError(where, exc) from exc
+
+
 def _write_rows(records: Iterable[Rollout], convert: Converter, tally: Tally, writer) -> None:
-    """Convert records and write the rows (the whole of a one-output run)."""
-    for row in convert(records, tally):
-        writer.write(row)
+    """Convert records and write the rows (the whole of a one-output run).
+
+    Raises:
+        InternalError: the converter raised something it should not have; the record read
+            last is named.
+    """
+    last: list = [None]
+    with _blaming(last):
+        for row in convert(_tracked(records, last), tally):
+            writer.write(row)
 
 
 class _Feed:

@@ -286,3 +286,22 @@ def test_group_filters_do_not_hold_the_records(tmp_path):
     tracemalloc.stop()
     assert tally.reconciles() and tally.read == 6000 and written > 0
     assert peak < size / 10, f"peak {peak} bytes for a {size}-byte file"
+
+
+def test_tokenizer_without_transformers_gives_the_install_command(tmp_path, monkeypatch, capsys):
+    import builtins
+
+    from reference_impl.cli import filter_main
+
+    real_import = builtins.__import__
+
+    def no_transformers(name, *args, **kwargs):
+        if name.split(".")[0] == "transformers":
+            raise ModuleNotFoundError("No module named 'transformers'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_transformers)
+    status = filter_main(["--input", str(SAMPLES), "--output", str(tmp_path / "o.jsonl"), "--max-tokens", "10",
+                          "--tokenizer", "some/model"])
+    err = capsys.readouterr().err
+    assert status == 1 and "pip install 'transformers==5.23.0'" in err and "Traceback" not in err

@@ -7,7 +7,7 @@ from paths import SAMPLES
 
 from reference_impl.formats import get_algorithm
 from reference_impl.io import OutputExistsAsInput, sha256_of
-from reference_impl.pipeline import InvalidInput, run
+from reference_impl.pipeline import InternalError, InvalidInput, run
 
 
 def converter(target="trl", algorithm="sft"):
@@ -69,8 +69,9 @@ def test_a_failure_mid_run_leaves_the_old_output_untouched(tmp_path):
             tally.used += 1
             yield {"i": i}
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(InternalError) as raised:
         run([SAMPLES], output, exploding)
+    assert isinstance(raised.value.error, RuntimeError) and raised.value.where == f"{SAMPLES}:6"
     assert output.read_text() == "previous run\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
 
@@ -85,3 +86,24 @@ def test_parquet_rows_of_another_shape_are_an_error_not_dropped_fields(tmp_path)
         writer.write({"a": {"x": 3, "y": "tool_calls"}})
     writer.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bug_in_a_converter_is_an_internal_error_naming_the_record(tmp_path, monkeypatch, capsys):
+    """Not reported as bad data: the record, the exception's type, exit status 3, nothing written."""
+    from reference_impl.cli import INTERNAL_ERROR, prepare_main
+    from reference_impl.formats import trl
+
+    def broken(record, options, tally):
+        if record.get("_ng_task_index") == 1:
+            raise KeyError("role")
+        return {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+
+    monkeypatch.setattr(trl, "sft_row", broken)
+    out = tmp_path / "sft.jsonl"
+    status = prepare_main("trl", ["--input", str(SAMPLES), "--output", str(out), "--algorithm", "sft"])
+    err = capsys.readouterr().err
+    first = next(i for i, line in enumerate(SAMPLES.read_text().splitlines(), 1) if '"_ng_task_index": 1,' in line
+                 or '"_ng_task_index":1,' in line)
+    assert status == INTERNAL_ERROR and not out.exists()
+    assert err.startswith(f"internal error while converting the record at {SAMPLES}:{first}: KeyError: 'role'"), err
+    assert "not a problem with your data" in err

@@ -13,7 +13,7 @@ from reference_impl import pipeline
 from reference_impl.cli import format_output
 from reference_impl.filters import FilterOptions, record_drop_reason
 from reference_impl.formats import ConvertOptions
-from reference_impl.pipeline import InvalidInput, Output, run_many
+from reference_impl.pipeline import InternalError, InvalidInput, Output, run_many
 
 SCRIPTS = ROOT / "scripts"
 
@@ -129,7 +129,7 @@ def test_one_failing_output_leaves_no_output_at_all(tmp_path, split_everything, 
     source = big_input(tmp_path, copies=4)
     folder = tmp_path / "out"
     broken = Output(folder / "broken.jsonl", exploding)
-    with pytest.raises(RuntimeError, match="converter bug"):
+    with pytest.raises(InternalError, match="RuntimeError: converter bug"):
         run_many([source], outputs(folder) + [broken], parallel=parallel)
     assert not folder.exists() or not list(folder.iterdir())
 

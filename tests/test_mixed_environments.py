@@ -1,0 +1,143 @@
+"""Real rollout files of many environments mixed, as users mix them: ``cat``, or several ``--input``.
+
+Environments number their tasks from 0, so a mix has many "task 0"s; a game with a random start
+gives every rollout task 0 with a different hand. A task group is one file, agent, task number and
+prompt ({func}`reference_impl.rollouts.group_key`): these tests check every per-task feature against
+that rule, computed here the obvious way.
+"""
+
+import json
+from collections import defaultdict
+
+import pytest
+from paths import REAL_FILES, REAL_DATA
+
+from reference_impl.cli import filter_main, prepare_main, stats_main
+from reference_impl.rollouts import Rollout, iter_rollouts, reward_of, skip_reason, task_key
+
+pytestmark = pytest.mark.skipif(not REAL_FILES, reason=f"no real rollouts at {REAL_DATA}")
+
+
+def concatenated(folder, copies=1):
+    """Every real file joined as ``cat`` would (a missing final newline added), ``copies`` times with
+    rewards and answers varied, so that tasks have several rollouts whose rewards differ."""
+    lines = []
+    for path in REAL_FILES:
+        lines += [line for line in path.read_bytes().splitlines() if line.strip()]
+    out = []
+    for copy in range(copies):
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                out.append(line)
+                continue
+            if copy and isinstance(record, dict) and isinstance(record.get("reward"), (int, float)):
+                record["reward"] = record["reward"] + copy
+                record.setdefault("response", {}).setdefault("output", []).append(
+                    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": f"try {copy}"}]})
+            out.append(json.dumps(record).encode() if copy else line)
+    path = folder / "mixed.jsonl"
+    path.write_bytes(b"\n".join(out) + b"\n")
+    return path
+
+
+def groups(path, keep=lambda record: True):
+    found = defaultdict(list)
+    for item in iter_rollouts(path):
+        if isinstance(item, Rollout) and keep(item.record):
+            found[task_key(item.record)].append(item.record)
+    return found
+
+
+def rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_the_mix_has_colliding_task_indices(tmp_path):
+    mixed = concatenated(tmp_path)
+    indices = defaultdict(set)
+    for item in iter_rollouts(mixed):
+        if isinstance(item, Rollout) and "_ng_task_index" in item.record:
+            indices[item.record["_ng_task_index"]].add(task_key(item.record))
+    assert max(len(keys) for keys in indices.values()) > 5, "the mix should have many different tasks numbered alike"
+
+
+def test_grpo_writes_one_prompt_per_environment_and_prompt(tmp_path):
+    mixed = concatenated(tmp_path)
+    out = tmp_path / "grpo.jsonl"
+    assert prepare_main("nemo_rl", ["--input", str(mixed), "--output", str(out), "--algorithm", "grpo",
+                                    "--skip-invalid", "--agent-name", "fallback_agent"]) == 0
+    expected = groups(mixed, lambda r: r.get("responses_create_params") is not None)
+    written = rows(out)
+    assert len(written) == len(expected) > 20
+    def asked(agent, params):
+        return agent, json.dumps(params.get("input"), sort_keys=True), json.dumps(params.get("tools"), sort_keys=True)
+
+    assert sorted(asked(row["agent_ref"]["name"], row["responses_create_params"]) for row in written) == sorted(
+        asked((records[0].get("agent_ref") or {}).get("name") or "fallback_agent", records[0]["responses_create_params"])
+        for records in expected.values())
+
+
+def test_no_preference_pair_joins_two_prompts(tmp_path):
+    mixed = concatenated(tmp_path, copies=2)
+    out = tmp_path / "dpo.jsonl"
+    assert prepare_main("trl", ["--input", str(mixed), "--output", str(out), "--algorithm", "dpo", "--skip-invalid"]) == 0
+    tasks = groups(mixed, lambda r: skip_reason(r) is None)
+    pairs = rows(out)
+    assert 10 < len(pairs) <= len(tasks)
+    for pair in pairs:
+        # the chosen rollout is the varied copy ("try 1"), the rejected its original: the same task
+        assert pair["chosen"][-1]["content"] == "try 1", pair["chosen"][-1]
+        assert pair["rejected"][-1]["content"] != "try 1"
+
+
+def test_a_random_start_game_is_many_tasks(tmp_path):
+    hands = ["[10, 3]", "[9, 9]", "[2, 5]"]
+    lines = []
+    for i, hand in enumerate(hands * 2):
+        lines.append(json.dumps({
+            "responses_create_params": {"input": f"Your hand: {hand}. Hit or stand?"}, "agent_ref": {"name": "blackjack"},
+            "_ng_task_index": 0, "reward": float(i >= 3),
+            "response": {"output": [{"type": "message", "role": "assistant",
+                                     "content": [{"type": "output_text", "text": "hit" if i < 3 else "stand"}]}]}}))
+    path = tmp_path / "blackjack.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "dpo.jsonl"
+    assert prepare_main("trl", ["--input", str(path), "--output", str(out), "--algorithm", "dpo"]) == 0
+    pairs = rows(out)
+    assert len(pairs) == 3
+    assert sorted(p["prompt"][0]["content"] for p in pairs) == sorted(f"Your hand: {h}. Hit or stand?" for h in hands)
+    kept = tmp_path / "kept.jsonl"
+    assert filter_main(["--input", str(path), "--output", str(kept), "--dedupe", "--top-k", "1"]) == 0
+    assert len(kept.read_text().splitlines()) == 3  # the best of each game; no game is a "duplicate" of another
+    report = tmp_path / "r.json"
+    assert stats_main(["--input", str(path), "--report", str(report), "--no-progress"]) == 0
+    assert json.loads(report.read_text())["tasks"] == 3
+
+
+def test_several_inputs_are_several_environments(tmp_path):
+    source = REAL_DATA / "math_with_judge.jsonl"
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    for target in (one, two):
+        target.write_bytes(source.read_bytes())
+    out = tmp_path / "grpo.jsonl"
+    assert prepare_main("trl", ["--input", str(one), str(two), "--output", str(out), "--algorithm", "grpo"]) == 0
+    alone = tmp_path / "alone.jsonl"
+    assert prepare_main("trl", ["--input", str(one), "--output", str(alone), "--algorithm", "grpo"]) == 0
+    assert out.read_bytes() == 2 * alone.read_bytes()
+    report = tmp_path / "r.json"
+    assert stats_main(["--input", str(one), str(two), "--report", str(report), "--no-progress"]) == 0
+    tasks = json.loads(report.read_text())
+    assert tasks["tasks"] == 2 * len(groups(one)) and all(name.startswith(("one: ", "two: ")) for name in tasks["per_task"])
+
+
+def test_filters_and_stats_count_the_mix_by_task(tmp_path):
+    mixed = concatenated(tmp_path)
+    kept = tmp_path / "kept.jsonl"
+    assert filter_main(["--input", str(mixed), "--output", str(kept), "--top-k", "1", "--skip-invalid"]) == 0
+    usable = groups(mixed, lambda r: skip_reason(r) is None)
+    assert len(kept.read_text().splitlines()) == len(usable)
+    report = tmp_path / "r.json"
+    assert stats_main(["--input", str(mixed), "--report", str(report), "--skip-invalid", "--no-progress"]) == 0
+    assert json.loads(report.read_text())["tasks"] == len(groups(mixed, lambda r: skip_reason(r) is None and reward_of(r) is not None))
