@@ -48,7 +48,8 @@ def request(record: dict) -> dict:
     """The request for the model's next call after the last item: the prompt, then the whole trajectory.
 
     Records hold every parameter, unset ones as null (the dump of the full model); a null one is left
-    out, as it was when the agent sent it.
+    out, as it was when the agent sent it. The items are those our reader finds (``prompt_input``,
+    ``trajectory_items``); what is compared is what each converter makes of them.
     """
     params = {key: value for key, value in record["responses_create_params"].items() if value is not None}
     prompt = prompt_input(record)
