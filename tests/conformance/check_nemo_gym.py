@@ -40,7 +40,8 @@ def main(src: str, inputs: str, outputs: str) -> None:
                 chat = converter.responses_to_chat_completion_create_params(params)
                 result = {"messages": [dict(m) for m in chat.model_dump(mode="json", exclude_none=True)["messages"]]}
             except Exception as error:  # NeMo Gym rejects the request: that is a result, recorded
-                result = {"error": f"{type(error).__name__}: {" | ".join(str(error).splitlines()[:8]) if str(error) else ''}"}
+                message = " | ".join(str(error).splitlines()[:8])
+                result = {"error": f"{type(error).__name__}: {message}"}
             out.write(json.dumps(result) + "\n")
 
 
