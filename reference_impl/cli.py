@@ -89,6 +89,9 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(*flag("data-source"), dest="data_source",
                         help="VeRL data_source / OpenRLHF datasource (default: nemo_gym/<agent name>)")
     parser.add_argument("--split", default="train", help="split name for VeRL's extra_info")
+    parser.add_argument(*flag("keep-imageless"), dest="keep_imageless", action="store_true",
+                        help="keep records whose prompt has images (or audio, files), written without them "
+                             "(default: skip them, counted: the text alone is not the prompt the model saw)")
 
 
 def options_from_args(args: argparse.Namespace):
@@ -113,6 +116,7 @@ def options_from_args(args: argparse.Namespace):
         split=args.split,
         prompt_completion=getattr(args, "prompt_completion", False),
         mapping=mapping,
+        keep_imageless=args.keep_imageless,
     )
 
 

@@ -31,6 +31,9 @@ __all__ = [
     "input_to_messages",
     "items_to_messages",
     "rollout_messages",
+    "with_instructions",
+    "prompt_media",
+    "assistant_runs",
     "tool_call_arguments",
     "chat_tool_schema",
     "chat_tool_schemas",
@@ -153,10 +156,16 @@ def items_to_messages(
     """Convert Responses-API items (input or output) into chat messages, in order.
 
     * a ``message`` item becomes a message with its role and its text;
-    * ``reasoning`` is held and put on the next assistant turn as ``reasoning_content``;
-    * ``function_call`` items join the assistant turn they follow (parallel calls stay
-      together) as ``tool_calls``, or open an assistant turn of their own;
+    * ``function_call`` items join the assistant turn they follow (one model call's text and
+      calls, parallel calls together) as ``tool_calls``, or open an assistant turn of their own;
+    * ``reasoning`` belongs to the model call it is part of: it goes on that call's assistant
+      turn as ``reasoning_content``, whether it comes before the turn's text or calls or after
+      them (some environments log it after the ``function_call``); reasoning that no assistant
+      turn of its call follows or precedes (a thought cut off by ``max_output_tokens``) is
+      dropped and counted;
     * ``function_call_output`` becomes a ``tool`` message with the call's id and name;
+    * an assistant turn left with no text, no call and no reasoning (an empty message, as
+      automationbench ends with) is not a turn: it is dropped and counted;
     * anything else is dropped and counted as ``"<type> item"``.
 
     Args:
@@ -177,18 +186,42 @@ def items_to_messages(
       'tool_calls': [{'id': 'c1', 'type': 'function', 'function': {'name': 'get_weather', 'arguments': {'city': 'Paris'}}}]},
      {'role': 'tool', 'tool_call_id': 'c1', 'name': 'get_weather', 'content': '22C'},
      {'role': 'assistant', 'content': 'It is 22C.'}]
+
+    Reasoning logged after its call stays with the call, and an empty last message is no turn:
+
+    >>> c = Counter()
+    >>> items_to_messages([
+    ...     {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+    ...     {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Call f first."}]},
+    ...     {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+    ...     {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": ""}]},
+    ... ], dropped=c)  # doctest: +NORMALIZE_WHITESPACE
+    [{'role': 'assistant', 'content': '', 'tool_calls': [{'id': 'c1', 'type': 'function',
+      'function': {'name': 'f', 'arguments': {}}}], 'reasoning_content': 'Call f first.'},
+     {'role': 'tool', 'tool_call_id': 'c1', 'name': 'f', 'content': 'ok'}]
+    >>> c
+    Counter({'empty assistant message': 1})
     """
     messages: list[dict] = []
     pending_reasoning: list[str] = []
     call_names: dict[str, str] = {}
-    open_assistant: dict | None = None  # the assistant turn that later calls may join
+    open_assistant: dict | None = None  # the assistant turn of the current model call, while it is the last message
+
+    def take_reasoning(message: dict) -> None:
+        if pending_reasoning and options.reasoning == "keep":
+            message["reasoning_content"] = "\n".join(filter(None, [message.get("reasoning_content"), *pending_reasoning]))
+        pending_reasoning.clear()
+
+    def close_call() -> None:
+        """A user, system or tool message ends the model call: its reasoning goes on its turn."""
+        nonlocal open_assistant
+        if open_assistant is not None and open_assistant is messages[-1]:
+            take_reasoning(open_assistant)
+        open_assistant = None
 
     def new_assistant(text: str) -> dict:
         message: dict = {"role": "assistant", "content": text}
-        if pending_reasoning:
-            if options.reasoning == "keep":
-                message["reasoning_content"] = "\n".join(pending_reasoning)
-            pending_reasoning.clear()
+        take_reasoning(message)
         messages.append(message)
         return message
 
@@ -200,8 +233,8 @@ def items_to_messages(
             if role == "assistant":
                 open_assistant = new_assistant(text)
             elif role in ("user", "system", "developer"):
+                close_call()
                 messages.append({"role": _role(role, options), "content": text})
-                open_assistant = None
             else:
                 if dropped is not None:
                     dropped[f"message with role {role!r}"] += 1
@@ -215,8 +248,10 @@ def items_to_messages(
             call_id = item.get("call_id") or item.get("id") or f"call_{len(call_names)}"
             name = item.get("name", "")
             call_names[call_id] = name
-            if open_assistant is None or (open_assistant is not messages[-1]) or pending_reasoning:
+            if open_assistant is None or open_assistant is not messages[-1]:
                 open_assistant = new_assistant("")
+            else:
+                take_reasoning(open_assistant)
             open_assistant.setdefault("tool_calls", []).append(
                 {
                     "id": call_id,
@@ -228,6 +263,7 @@ def items_to_messages(
                 }
             )
         elif kind == "function_call_output":
+            close_call()
             call_id = item.get("call_id", "")
             messages.append(
                 {
@@ -237,13 +273,21 @@ def items_to_messages(
                     "content": content_text(item.get("output"), dropped),
                 }
             )
-            open_assistant = None
         else:
             if dropped is not None:
                 dropped[f"{kind} item"] += 1
+    close_call()
     if pending_reasoning and dropped is not None:
         dropped["reasoning with no assistant turn after it"] += 1
-    return messages
+    return _without_empty_assistant_turns(messages, dropped)
+
+
+def _without_empty_assistant_turns(messages: list[dict], dropped: Counter | None) -> list[dict]:
+    kept = [m for m in messages if m["role"] != "assistant" or m["content"].strip() or m.get("tool_calls")
+            or m.get("reasoning_content")]
+    if len(kept) < len(messages) and dropped is not None:
+        dropped["empty assistant message"] += len(messages) - len(kept)
+    return kept
 
 
 def input_to_messages(
@@ -259,6 +303,28 @@ def input_to_messages(
     if isinstance(value, str):
         return [{"role": "user", "content": value}]
     return items_to_messages(value, options, dropped)
+
+
+def with_instructions(prompt: list[dict], instructions: Any) -> list[dict]:
+    """The prompt with ``responses_create_params.instructions`` merged in, as NeMo Gym sends it.
+
+    The Responses API puts ``instructions`` first in the model's context. NeMo Gym's
+    converter (``nemo_gym/responses_converter.py``, from 0.5.0) makes them one system message
+    with the prompt's leading system and developer messages, joined by a blank line: chat
+    templates take one system message, first.
+
+    >>> with_instructions([{"role": "system", "content": "Use tools."}, {"role": "user", "content": "Hi"}], "Be brief.")
+    [{'role': 'system', 'content': 'Be brief.\\n\\nUse tools.'}, {'role': 'user', 'content': 'Hi'}]
+    >>> with_instructions([{"role": "user", "content": "Hi"}], None)
+    [{'role': 'user', 'content': 'Hi'}]
+    """
+    if not (isinstance(instructions, str) and instructions):
+        return prompt
+    leading = 0
+    while leading < len(prompt) and prompt[leading]["role"] in ("system", "developer"):
+        leading += 1
+    merged = "\n\n".join([instructions, *(m["content"] for m in prompt[:leading])])
+    return [{"role": "system", "content": merged}, *prompt[leading:]]
 
 
 def rollout_messages(
@@ -284,11 +350,50 @@ def rollout_messages(
     [{'role': 'user', 'content': 'What is 2+2?'}, {'role': 'assistant', 'content': '4'}]
     """
     prompt = input_to_messages(prompt_input(record), options, dropped)
-    instructions = (record.get("responses_create_params") or {}).get("instructions")
-    if isinstance(instructions, str) and instructions and not (prompt and prompt[0]["role"] == "system"):
-        prompt.insert(0, {"role": "system", "content": instructions})
+    prompt = with_instructions(prompt, (record.get("responses_create_params") or {}).get("instructions"))
     trajectory = items_to_messages(trajectory_items(record), options, dropped)
     return prompt, trajectory
+
+
+MEDIA_PART_TYPES = frozenset({"input_image", "input_audio", "input_file", "input_video", "image_url", "image"})
+"""Content parts that carry no text: a chat message of text cannot hold them."""
+
+
+def prompt_media(record: dict) -> Counter:
+    """The parts of a rollout's prompt that are not text (images, audio, files), by type.
+
+    A prompt without them is not the prompt the model saw: text formats skip such records
+    unless asked to keep them (``--keep-imageless``).
+
+    >>> prompt_media({"responses_create_params": {"input": [{"role": "user", "content": [
+    ...     {"type": "input_text", "text": "How many circles?"}, {"type": "input_image", "image_url": "data:..."}]}]}})
+    Counter({'input_image': 1})
+    >>> prompt_media({"responses_create_params": {"input": "What is 2+2?"}})
+    Counter()
+    """
+    found: Counter = Counter()
+    value = prompt_input(record)
+    for item in value if isinstance(value, list) else []:
+        content = item.get("content") if isinstance(item, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") in MEDIA_PART_TYPES:
+                found[part["type"]] += 1
+    return found
+
+
+def assistant_runs(messages: list[dict]) -> int:
+    """How many times an assistant turn follows another with nothing between them.
+
+    One model call makes one assistant turn, and the next call follows a tool result or a
+    user turn. Turns back to back mean the record lacks what came between the calls (osworld
+    keeps no screenshots, langgraph agents keep only each node's answer): it is flagged, not
+    changed.
+
+    >>> assistant_runs([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
+    ...                 {"role": "assistant", "content": "b"}, {"role": "assistant", "content": "c"}])
+    2
+    """
+    return sum(1 for a, b in zip(messages, messages[1:]) if a["role"] == b["role"] == "assistant")
 
 
 def chat_tool_schema(tool: dict) -> dict | None:

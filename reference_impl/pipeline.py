@@ -69,6 +69,7 @@ class Tally:
         skipped: skipped records by reason.
         rejected: rejected lines by reason.
         dropped: parts left out inside records that were used (images, unknown items, ...).
+        flagged: records used as they are, with something worth knowing (assistant turns back to back).
 
     >>> t = Tally(read=4, used=2, skipped=Counter({"no reward": 1}), rejected=Counter({"not valid JSON": 1}))
     >>> t.reconciles()
@@ -81,6 +82,7 @@ class Tally:
     skipped: Counter = field(default_factory=Counter)
     rejected: Counter = field(default_factory=Counter)
     dropped: Counter = field(default_factory=Counter)
+    flagged: Counter = field(default_factory=Counter)
 
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] += count
@@ -97,6 +99,7 @@ class Tally:
             "skipped": dict(self.skipped.most_common()),
             "rejected": dict(self.rejected.most_common()),
             "dropped_parts": dict(self.dropped.most_common()),
+            "flagged": dict(self.flagged.most_common()),
             "reconciles": self.reconciles(),
         }
 
@@ -114,6 +117,7 @@ class Tally:
         lines += [f"  skipped {n}: {reason}" for reason, n in self.skipped.most_common()]
         lines += [f"  rejected {n}: {reason}" for reason, n in self.rejected.most_common()]
         lines += [f"  dropped inside records {n}: {what}" for what, n in self.dropped.most_common()]
+        lines += [f"  flagged {n}: {what}" for what, n in self.flagged.most_common()]
         return "\n".join(lines)
 
 
@@ -509,6 +513,7 @@ def _add(total: Tally, part: Tally) -> Tally:
     total.skipped.update(part.skipped)
     total.rejected.update(part.rejected)
     total.dropped.update(part.dropped)
+    total.flagged.update(part.flagged)
     return total
 
 

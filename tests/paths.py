@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "rollouts.jsonl"
 REAL_DATA = ROOT.parent / "shared" / "data" / "nemo_gym_rollouts"
-CONFORMANCE_ENVS = ROOT / ".conformance"
+CONFORMANCE_ENVS = Path(os.environ.get("CONFORMANCE_ENVS", ROOT / ".conformance"))  # as setup_envs.sh
 REAL_FILES = sorted(REAL_DATA.glob("*.jsonl")) if REAL_DATA.is_dir() else []
 
 

@@ -1,11 +1,13 @@
 """Responses-API items to chat messages, on the real shapes."""
 
+import json
+import re
 from collections import Counter
 
 import pytest
 from paths import REAL_DATA, REAL_FILES
 
-from reference_impl.messages import MessageOptions, chat_tool_schemas, items_to_messages, rollout_messages
+from reference_impl.messages import MessageOptions, chat_tool_schemas, items_to_messages, prompt_media, rollout_messages
 from reference_impl.rollouts import Rollout, iter_rollouts, trajectory_items
 
 
@@ -83,3 +85,92 @@ def test_real_tools_become_chat_schemas():
     flat = record["responses_create_params"]["tools"]
     assert [s["function"]["name"] for s in schemas] == [t["name"] for t in flat]
     assert all(s["function"]["parameters"] == t["parameters"] for s, t in zip(schemas, flat))
+
+
+def text(role, value):
+    return {"type": "message", "role": role, "content": [{"type": "output_text" if role == "assistant" else "input_text",
+                                                          "text": value}]}
+
+
+def thought(value):
+    return {"type": "reasoning", "summary": [{"type": "summary_text", "text": value}]}
+
+
+def test_reasoning_logged_after_its_call_stays_on_the_call_turn():
+    # conversational_tool_use_simulation logs each model call as: function_call, reasoning, then the tool's output
+    items = [{"type": "function_call", "call_id": "c1", "name": "request_accessibility", "arguments": "{}"},
+             thought("The event is 5 days away; the policy needs 7."),
+             {"type": "function_call_output", "call_id": "c1", "output": "denied"},
+             thought("Explain the notice period."), text("assistant", "Sorry, ASL needs 7 days' notice.")]
+    messages = items_to_messages(items)
+    assert [m["role"] for m in messages] == ["assistant", "tool", "assistant"]
+    assert messages[0]["reasoning_content"] == "The event is 5 days away; the policy needs 7."
+    assert messages[2]["reasoning_content"] == "Explain the notice period."
+
+
+def test_reasoning_between_text_and_call_is_one_turn():
+    [message] = items_to_messages([text("assistant", "Let me check."), thought("f knows."),
+                                   {"type": "function_call", "call_id": "a", "name": "f", "arguments": "{}"}])
+    assert message["content"] == "Let me check." and message["reasoning_content"] == "f knows."
+    assert [c["id"] for c in message["tool_calls"]] == ["a"]
+
+
+def test_an_empty_assistant_message_is_no_turn():
+    # automationbench and math_with_autograder end with an assistant message whose text is ""
+    dropped = Counter()
+    messages = items_to_messages([{"type": "function_call", "call_id": "a", "name": "f", "arguments": "{}"},
+                                  {"type": "function_call_output", "call_id": "a", "output": "done"},
+                                  text("assistant", "")], dropped=dropped)
+    assert [m["role"] for m in messages] == ["assistant", "tool"]
+    assert dropped == Counter({"empty assistant message": 1})
+
+
+def test_reasoning_cut_off_with_no_answer_is_dropped_and_counted():
+    dropped = Counter()
+    assert items_to_messages([thought("Let me think about this for a long")], dropped=dropped) == []
+    assert dropped == Counter({"reasoning with no assistant turn after it": 1})
+
+
+def test_instructions_merge_with_the_leading_system_messages():
+    record = {"responses_create_params": {"instructions": "Answer in French.",
+                                          "input": [{"role": "developer", "content": "Use the tools."},
+                                                    {"role": "user", "content": "Hi"}]}}
+    prompt, _ = rollout_messages(record)
+    assert prompt == [{"role": "system", "content": "Answer in French.\n\nUse the tools."}, {"role": "user", "content": "Hi"}]
+    prompt, _ = rollout_messages({"responses_create_params": {"instructions": "Answer in French.", "input": "Hi"}})
+    assert prompt == [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "Hi"}]
+
+
+@pytest.mark.skipif(not REAL_FILES, reason=f"no real rollouts at {REAL_DATA}")
+def test_real_prompts_with_images_are_skipped_unless_kept(tmp_path):
+    from reference_impl.cli import prepare_main
+    from reference_impl.formats import ConvertOptions
+    from reference_impl.formats.common import IMAGELESS, conversation
+    from reference_impl.pipeline import Skip, Tally
+
+    real = records("image_tools.jsonl")
+    assert real and all(prompt_media(r) for r in real)
+    for record in real:
+        with pytest.raises(Skip, match="^" + re.escape(IMAGELESS.format("input_image")) + "$"):
+            conversation(record, ConvertOptions(), Tally())
+    output = tmp_path / "sft.jsonl"
+    assert prepare_main("trl", ["--input", str(REAL_DATA / "image_tools.jsonl"), "--output", str(output),
+                                "--no-progress", "--keep-imageless"]) == 0
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert len(rows) == len(real)
+    assert all(isinstance(m["content"], str) and m["content"] for row in rows for m in row["messages"] if m["role"] == "user")
+
+
+def test_assistant_turns_back_to_back_are_flagged_not_changed():
+    # osworld keeps each step's answer and none of the screenshots between the model calls
+    from reference_impl.formats import ConvertOptions
+    from reference_impl.formats.common import BACK_TO_BACK, conversation
+    from reference_impl.pipeline import Tally
+
+    tally = Tally()
+    record = {"responses_create_params": {"input": "Open the settings."},
+              "response": {"output": [text("assistant", "pyautogui.click(10, 20)"), text("assistant", "DONE")]}}
+    _, trajectory, _ = conversation(record, ConvertOptions(), tally)
+    assert [m["content"] for m in trajectory] == ["pyautogui.click(10, 20)", "DONE"]
+    assert tally.flagged == Counter({BACK_TO_BACK: 1})
+    assert f"flagged 1: {BACK_TO_BACK}" in tally.report()

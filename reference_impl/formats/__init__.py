@@ -40,6 +40,8 @@ class ConvertOptions:
         split: the split name written into VeRL's ``extra_info``.
         prompt_completion: write TRL SFT as ``prompt``/``completion`` instead of ``messages``.
         mapping: the custom target's columns, ``{column: source}`` (see {mod}`reference_impl.formats.custom`).
+        keep_imageless: keep records whose prompt has images (or audio, files), written without
+            them; by default they are skipped, since the text is not the prompt the model saw.
     """
 
     messages: MessageOptions = field(default_factory=MessageOptions)
@@ -54,6 +56,7 @@ class ConvertOptions:
     split: str = "train"
     prompt_completion: bool = False
     mapping: dict | None = None
+    keep_imageless: bool = False
 
 
 @dataclass(frozen=True)

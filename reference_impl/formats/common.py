@@ -7,14 +7,15 @@ from typing import Any, Callable, Iterator
 
 import orjson
 
-from ..messages import chat_tool_schemas, rollout_messages
+from ..messages import assistant_runs, chat_tool_schemas, prompt_media, rollout_messages
 from ..pipeline import Skip, Tally
 from ..pairs import PreferencePair, preference_pairs
 from ..rollouts import GROUND_TRUTH_FIELDS, ground_truth, reward_of
 from . import INVALID_ROW, ConvertOptions
 
-__all__ = ["conversation", "sft_messages", "task_fields", "reward_for", "KNOWN_TASK_FIELDS", "plain_messages",
-           "PairedConversation", "paired_conversations", "pairs_converter", "ground_truth_of", "require_ground_truth"]
+__all__ = ["conversation", "IMAGELESS", "BACK_TO_BACK", "sft_messages", "task_fields", "reward_for", "KNOWN_TASK_FIELDS",
+           "plain_messages", "PairedConversation", "paired_conversations", "pairs_converter", "ground_truth_of",
+           "require_ground_truth", "completion_problem"]
 
 KNOWN_TASK_FIELDS = (
     *GROUND_TRUTH_FIELDS,
@@ -34,12 +35,44 @@ Verifiers add both kinds at the top level of a record: ``expected_answer`` is th
 belongs in a prompt dataset."""
 
 
+IMAGELESS = "the prompt has {} parts, which a text format cannot hold (--keep-imageless keeps the record without them)"
+"""The skip reason of a record whose prompt is not all text (see {func}`conversation`)."""
+
+BACK_TO_BACK = "assistant turns back to back (the record lacks what came between the model calls)"
+"""What ``tally.flagged`` counts for a trajectory with consecutive assistant turns (osworld, langgraph agents)."""
+
+
 def conversation(record: dict, options: ConvertOptions, tally: Tally) -> tuple[list[dict], list[dict], list[dict]]:
     """The prompt messages, the trajectory messages and the chat tool schemas of a record.
 
-    What cannot be represented is counted in ``tally.dropped``.
+    What cannot be represented is counted in ``tally.dropped``. A prompt with images (or
+    audio, or files) would lose them, and would not be the prompt the model saw: the record
+    is skipped, unless ``options.keep_imageless``. A trajectory with assistant turns back to
+    back is kept as it is and counted in ``tally.flagged``.
+
+    Raises:
+        Skip: the prompt is not all text.
+
+    >>> t = Tally()
+    >>> conversation({"responses_create_params": {"input": [{"role": "user", "content": [
+    ...     {"type": "input_text", "text": "How many circles?"}, {"type": "input_image", "image_url": "data:..."}]}]}},
+    ...     ConvertOptions(), t)
+    Traceback (most recent call last):
+    ...
+    reference_impl.pipeline.Skip: the prompt has input_image parts, which a text format cannot hold (--keep-imageless keeps the record without them)
+    >>> conversation({"responses_create_params": {"input": "q"}, "response": {"output": [
+    ...     {"type": "message", "role": "assistant", "content": "a"}, {"type": "message", "role": "assistant", "content": "b"}]}},
+    ...     ConvertOptions(), t)[1]
+    [{'role': 'assistant', 'content': 'a'}, {'role': 'assistant', 'content': 'b'}]
+    >>> dict(t.flagged)
+    {'assistant turns back to back (the record lacks what came between the model calls)': 1}
     """
+    media = prompt_media(record)
+    if media and not options.keep_imageless:
+        raise Skip(IMAGELESS.format(", ".join(sorted(media))))
     prompt, trajectory = rollout_messages(record, options.messages, tally.dropped)
+    if assistant_runs(trajectory):
+        tally.flagged[BACK_TO_BACK] += 1
     tools = chat_tool_schemas(record, tally.dropped)
     return prompt, trajectory, tools
 
