@@ -661,7 +661,8 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
     """The whole of ``rollout_stats.py``: a table, a JSON report with its manifest, and pictures.
 
     Returns:
-        0 on success, 1 on bad input (nothing written, in strict mode), 2 for bad arguments.
+        0 on success, 1 on bad input (nothing written, in strict mode) or when no record
+        could be scored, 2 for bad arguments.
     """
     quiet_broken_pipe()
     import time
@@ -699,6 +700,11 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
         if rejects is not None:
             rejects.abort()
         return report_malformed(args.input, "no report was written", "report on the valid records")
+    if tally.used == 0:
+        if rejects is not None:
+            rejects.abort()
+        print(tally.report(), file=sys.stderr)
+        return fail(f"nothing to report: no record could be scored ({nothing_to_write_hint(tally)})")
     wrote_rejects = None
     if rejects is not None:
         if rejects.rows:

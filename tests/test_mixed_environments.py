@@ -141,3 +141,21 @@ def test_filters_and_stats_count_the_mix_by_task(tmp_path):
     report = tmp_path / "r.json"
     assert stats_main(["--input", str(mixed), "--report", str(report), "--skip-invalid", "--no-progress"]) == 0
     assert json.loads(report.read_text())["tasks"] == len(groups(mixed, lambda r: skip_reason(r) is None and reward_of(r) is not None))
+
+
+def test_a_rollout_without_an_assistant_turn_takes_no_part_in_pairs(tmp_path):
+    """It would end in a traceback when it was a task's best or worst; now it is skipped with its reason."""
+    def record(reward, output):
+        return json.dumps({"responses_create_params": {"input": "2+2?"}, "_ng_task_index": 0, "reward": reward,
+                           "response": {"output": output}})
+
+    answer = lambda text: [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}]  # noqa: E731
+    no_turn = [{"type": "function_call_output", "call_id": "c1", "output": "4"}]
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join([record(1.0, no_turn), record(0.5, answer("4")), record(0.0, answer("5"))]) + "\n")
+    for target in ("trl", "nemo_rl", "openrlhf"):
+        out = tmp_path / f"{target}.jsonl"
+        assert prepare_main(target, ["--input", str(path), "--output", str(out), "--algorithm", "dpo"]) == 0
+        [row] = rows(out)
+        counts = json.loads(out.with_name(f"{target}.manifest.json").read_text())["counts"]
+        assert counts["used"] == 2 and counts["skipped"] == {"no assistant turn in the trajectory": 1}

@@ -95,7 +95,11 @@ def test_scripts_never_raise(tmp_path, body):
             assert set(written) <= {line + b"\n" for line in body}
         else:  # what prepare writes, validate accepts
             assert len(written) == counts["rows_written"] and validate_file(out, "trl", "sft").problems == []
-    assert stats_main(["--input", str(path), "--skip-invalid", "--report", str(tmp_path / "r.json"), "--no-progress"]) == 0
+    report = tmp_path / "r.json"
+    if stats_main(["--input", str(path), "--skip-invalid", "--report", str(report), "--no-progress"]) == 0:
+        assert json.loads(report.read_text())["counts"]["reconciles"]
+    else:  # no record could be scored: nothing written
+        assert not report.exists()
 
 
 # --- the filter against an in-memory oracle -------------------------------------------------
@@ -205,5 +209,7 @@ def test_scripts_survive_damaged_bytes(tmp_path, noise, seed):
         assert counts["reconciles"] and counts["read"] == sum(1 for line in damaged.split(b"\n") if line.strip())
     else:  # nothing kept, nothing written
         assert not out.exists()
-    assert stats_main(["--input", str(path), "--skip-invalid", "--report", str(tmp_path / "r.json"), "--no-progress"]) == 0
-    assert json.loads((tmp_path / "r.json").read_text())["counts"]["reconciles"]
+    if stats_main(["--input", str(path), "--skip-invalid", "--report", str(tmp_path / "r.json"), "--no-progress"]) == 0:
+        assert json.loads((tmp_path / "r.json").read_text())["counts"]["reconciles"]
+    else:
+        assert not (tmp_path / "r.json").exists()

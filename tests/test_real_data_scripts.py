@@ -80,6 +80,10 @@ def test_stats(tmp_path, path):
     strict = script("rollout_stats.py", "--input", path, "--report", "strict.json", cwd=tmp_path)
     relaxed = script("rollout_stats.py", "--input", path, "--report", "r.json", "--plots", "plots", "--skip-invalid",
                      cwd=tmp_path)
+    if relaxed.returncode == 1:  # no record could be scored: said, nothing written
+        assert "error: nothing to report" in relaxed.stderr and not (tmp_path / "r.json").exists()
+        assert path.stem in ("jailbreak_detection", "genrm_compare")
+        return
     assert relaxed.returncode == 0, relaxed.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     counts = report["counts"]
