@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
-from page_commands import make_workdir, run_command, split_commands, transcript  # noqa: E402
+from page_commands import make_workdir, run_command, shown_file, split_commands, transcript  # noqa: E402
 
 MARK = re.compile(r"^%\s*not-run\s*:")
-TRANSCRIPT = re.compile(r'<div class="run-transcript[^"]*"><div class="highlight"><pre>(.*?)</pre>', re.S)
+BUILT_BLOCK = r'<div class="{kind}[^"]*"><div class="highlight"><pre>(.*?)</pre>'
 
 
 def _not_run(example) -> bool:
@@ -65,25 +65,32 @@ def evaluate_bash(example) -> None:
                                  f"'% not-run: <reason>'") from None
 
 
-def built_transcripts(page: Path) -> list[str]:
-    """The ``{run}`` transcripts of a page as the built site shows them (text, tags removed)."""
+def built_blocks(page: Path, kind: str) -> list[str]:
+    """The ``{run}`` transcripts (``run-transcript``) or shown files (``run-file``) of a page, as
+    the built site shows them (text, tags removed)."""
     built = SITE / page.relative_to(ROOT / "docs").with_suffix(".html")
     if not built.exists():
         raise AssertionError(f"{built} is missing: build the site first (make docs; make test does)")
     return [html.unescape(re.sub(r"<[^>]+>", "", block)).rstrip("\n")
-            for block in TRANSCRIPT.findall(built.read_text(encoding="utf-8"))]
+            for block in re.findall(BUILT_BLOCK.format(kind=kind), built.read_text(encoding="utf-8"), re.S)]
 
 
 def evaluate_run(example) -> None:
-    returncode = int(example.region.lexemes.get("options", {}).get("returncode", 0))
+    options = example.region.lexemes.get("options", {})
+    returncode = int(options.get("returncode", 0))
     commands = split_commands(example.parsed)
     parts = [transcript(c, run_command(c, example.namespace["__workdir__"], returncode if i == len(commands) - 1 else 0))
              for i, c in enumerate(commands)]
     ran = "\n\n".join(parts)
-    shown = built_transcripts(Path(example.path))
+    shown = built_blocks(Path(example.path), "run-transcript")
     if ran not in shown:
         raise AssertionError(f"line {example.line}: the built page does not show what this block prints now "
                              f"(rebuild the site?); ran:\n{ran}\n\nthe page shows:\n" + "\n---\n".join(shown))
+    if "show" in options:
+        wrote = shown_file(example.namespace["__workdir__"], options["show"])
+        if wrote not in built_blocks(Path(example.path), "run-file"):
+            raise AssertionError(f"line {example.line}: the built page does not show the {options['show']} "
+                                 f"that this block writes now (rebuild the site?):\n{wrote}")
 
 
 class RunBlockParser:

@@ -112,3 +112,9 @@ def transcript(command: Command, printed: str) -> str:
     ok
     """
     return f"$ {command.shown}\n{printed}".rstrip("\n")
+
+
+def shown_file(workdir: Path, path: str) -> str:
+    """A file the page's commands wrote, as a page shows it (folder names as in ``run_command``)."""
+    text = (workdir / path).read_text(encoding="utf-8")
+    return text.replace(str(workdir) + "/", "").replace(str(ROOT), PROJECT_PLACEHOLDER).rstrip("\n")

@@ -10,7 +10,8 @@ While the site is built, the commands of a page's ``{run}`` blocks run in page o
 fresh folder per page (see ``page_commands``); each block renders as a console transcript:
 ``$ <the command as written>`` and the lines it printed. Since the command text on the page
 is the text that ran, the two cannot disagree. Option ``:returncode: N`` shows a command
-that is meant to fail (a build fails on any other exit status).
+that is meant to fail (a build fails on any other exit status); ``:show: PATH`` shows, under
+the transcript, a file that the commands wrote (a config, a report).
 
 Pages with ``{run}`` blocks are read again on every build, so their outputs follow the code.
 With ``DOCS_SKIP_GENERATE=1`` (the link check) commands are shown but not run.
@@ -25,14 +26,16 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.util.docutils import SphinxDirective
 
-from page_commands import make_workdir, run_command, split_commands, transcript
+from pathlib import Path
+
+from page_commands import make_workdir, run_command, shown_file, split_commands, transcript
 
 WORKDIR_KEY = "run_directive_workdir"
 
 
 class RunDirective(SphinxDirective):
     has_content = True
-    option_spec = {"returncode": directives.nonnegative_int}
+    option_spec = {"returncode": directives.nonnegative_int, "show": directives.unchanged_required}
 
     def run(self) -> list[nodes.Node]:
         commands = split_commands("\n".join(self.content))
@@ -53,7 +56,14 @@ class RunDirective(SphinxDirective):
         text = "\n\n".join(parts)
         block = nodes.literal_block(text, text, language="console", classes=["run-transcript"])
         self.set_source_info(block)
-        return [block]
+        if "show" not in self.options:
+            return [block]
+        path = self.options["show"]
+        shown = shown_file(self.env.temp_data[WORKDIR_KEY], path) if execute else ""
+        language = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".jsonl": "json"}.get(Path(path).suffix, "text")
+        file_block = nodes.literal_block(shown, shown, language=language, classes=["run-file"])
+        self.set_source_info(file_block)
+        return [block, nodes.paragraph("", "", nodes.Text(f"{path}:"), classes=["run-file-name"]), file_block]
 
 
 def _clean_workdir(app, doctree) -> None:
