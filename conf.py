@@ -35,13 +35,14 @@ suppress_warnings = ["myst.strikethrough"]
 source_suffix = {".md": "markdown"}
 root_doc = "index"
 default_role = "literal"  # `x` in reST docstrings is code, as in MyST
-exclude_patterns = ["_build", "**/_generate", "_ext", "**/CLAUDE.md", "README.md"]
+# Generated fragments are included into pages, never pages of their own (no "<no title>" search hits).
+exclude_patterns = ["_build", "**/_generate", "_generated", "_ext", "**/CLAUDE.md", "README.md"]
 templates_path = []
 
 # API reference from the package, docstrings parsed as Google style + reST so that
 # ">>>" examples render as code.
 autodoc2_packages = ["../reference_impl"]
-autodoc2_render_plugin = "myst"
+autodoc2_render_plugin = "api_renderer.GuideRenderer"  # readable titles, values for bare constants
 autodoc2_output_dir = "apidocs"
 autodoc2_docstring_parser_regexes = [(r".*", "google_docstrings")]
 autodoc2_hidden_objects = ["private", "inherited", "dunder"]
