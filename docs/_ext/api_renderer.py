@@ -29,7 +29,7 @@ def value_summary(value) -> str:
     >>> value_summary("another rollout of a task already written")
     "`'another rollout of a task already written'`"
     >>> value_summary(list(range(40)))[-6:]
-    '39]`'
+    '19, …`'
     """
     text = " ".join(repr(value).split())
     if len(text) > VALUE_LIMIT:
