@@ -23,7 +23,8 @@ def pytest_terminal_summary(terminalreporter):
         COUNTS.update(b.kind for b in all_blocks())
     terminalreporter.write_sep("-", "documentation code blocks")
     terminalreporter.write_line(
-        f"executed by the doc tests: {COUNTS['python']} python + {COUNTS['bash']} bash, "
+        f"executed by the doc tests: {COUNTS['python']} python + {COUNTS['bash']} bash + {COUNTS['run']} run "
+        f"(output shown as the build printed it), "
         f"included from code: {COUNTS['included']}, generated output (marked): {COUNTS['output']}, "
         f"marked not-run: {COUNTS['not-run']}, unvouched: {COUNTS['unvouched']}"
     )

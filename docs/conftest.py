@@ -2,28 +2,39 @@
 
 Each page runs in order, in one namespace, in a fresh folder that holds ``rollouts.jsonl``
 (the shipped sample rollouts) and links to the repository's ``scripts`` and ``samples``, as a
-reader who cloned the project would. ``python`` fences run as Python; ``bash`` fences run
-their ``python scripts/...`` commands, which must succeed and write every ``--output``
-they name. A block under ``% not-run: <reason>`` is not run (tests/doc_blocks.py checks
-that the reason is there).
+reader who cloned the project would (``docs/_ext/page_commands.py``, shared with the build).
+
+* ``python`` fences run as Python;
+* ``bash`` fences run their ``python scripts/...`` commands, which must succeed and write
+  every ``--output`` they name;
+* ``{run}`` blocks run the same way, and what each command printed here must be what the
+  built page shows under it (the build ran the same command text: ``run_directive.py``).
+
+A block under ``% not-run: <reason>`` is not run (tests/doc_blocks.py checks that the reason
+is there).
 """
 
 from __future__ import annotations
 
+import html
 import os
 import re
-import shlex
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from sybil import Sybil
+from sybil import Region, Sybil
 from sybil.parsers.myst import CodeBlockParser
+from sybil.parsers.myst.lexers import DirectiveLexer
 
 ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+
+from page_commands import make_workdir, run_command, shown_file, split_commands, transcript  # noqa: E402
+
 MARK = re.compile(r"^%\s*not-run\s*:")
+BUILT_BLOCK = r'<div class="{kind}[^"]*"><div class="highlight"><pre>(.*?)</pre>'
 
 
 def _not_run(example) -> bool:
@@ -32,10 +43,7 @@ def _not_run(example) -> bool:
 
 
 def setup(namespace: dict) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="docs-"))
-    shutil.copy(ROOT / "samples" / "rollouts.jsonl", workdir / "rollouts.jsonl")
-    (workdir / "scripts").symlink_to(ROOT / "scripts")
-    (workdir / "samples").symlink_to(ROOT / "samples")
+    workdir = make_workdir()
     namespace["__workdir__"] = workdir
     namespace["__cwd__"] = os.getcwd()
     os.chdir(workdir)
@@ -46,47 +54,58 @@ def teardown(namespace: dict) -> None:
     shutil.rmtree(namespace["__workdir__"], ignore_errors=True)
 
 
-def commands(source: str) -> list[str]:
-    """The commands of a bash block: continuations joined, comments and blank lines dropped.
-
-    >>> commands("# prepare\\npython scripts/a.py \\\\\\n  --input x\\n\\npython scripts/b.py")
-    ['python scripts/a.py --input x', 'python scripts/b.py']
-    """
-    joined = re.sub(r"\s*\\\n\s*", " ", source)
-    return [line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")]
-
-
-def outputs_named(argv: list[str]) -> list[str]:
-    """The files a command says it writes (``--output X``, ``--report X``).
-
-    >>> outputs_named(["python", "x.py", "--output", "a.jsonl", "--report=r.json"])
-    ['a.jsonl', 'r.json']
-    """
-    found = []
-    for i, arg in enumerate(argv):
-        for option in ("--output", "--report"):
-            if arg == option and i + 1 < len(argv):
-                found.append(argv[i + 1])
-            elif arg.startswith(option + "="):
-                found.append(arg.split("=", 1)[1])
-    return found
-
-
 def evaluate_bash(example) -> None:
     if _not_run(example):
         return
-    workdir = example.namespace["__workdir__"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    for command in commands(example.parsed):
-        argv = shlex.split(command)
-        if argv[0] not in ("python", "python3") or len(argv) < 2 or not argv[1].startswith("scripts/"):
-            raise AssertionError(f"line {example.line}: cannot run {command!r} here; mark the block '% not-run: <reason>'")
-        done = subprocess.run([sys.executable, *argv[1:]], cwd=workdir, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise AssertionError(f"{command} exited {done.returncode}\n{done.stdout}\n{done.stderr}")
-        for path in outputs_named(argv):
-            if not (workdir / path).exists():
-                raise AssertionError(f"{command} did not write {path}")
+    for command in split_commands(example.parsed):
+        try:
+            run_command(command, example.namespace["__workdir__"])
+        except AssertionError as error:
+            raise AssertionError(f"line {example.line}: {error}; if it cannot run here, mark the block "
+                                 f"'% not-run: <reason>'") from None
+
+
+def built_blocks(page: Path, kind: str) -> list[str]:
+    """The ``{run}`` transcripts (``run-transcript``) or shown files (``run-file``) of a page, as
+    the built site shows them (text, tags removed)."""
+    built = SITE / page.relative_to(ROOT / "docs").with_suffix(".html")
+    if not built.exists():
+        raise AssertionError(f"{built} is missing: build the site first (make docs; make test does)")
+    return [html.unescape(re.sub(r"<[^>]+>", "", block)).rstrip("\n")
+            for block in re.findall(BUILT_BLOCK.format(kind=kind), built.read_text(encoding="utf-8"), re.S)]
+
+
+def evaluate_run(example) -> None:
+    options = example.region.lexemes.get("options", {})
+    returncode = int(options.get("returncode", 0))
+    commands = split_commands(example.parsed)
+    parts = [transcript(c, run_command(c, example.namespace["__workdir__"], returncode if i == len(commands) - 1 else 0))
+             for i, c in enumerate(commands)]
+    ran = "\n\n".join(parts)
+    shown = built_blocks(Path(example.path), "run-transcript")
+    if ran not in shown:
+        raise AssertionError(f"line {example.line}: the built page does not show what this block prints now "
+                             f"(rebuild the site?); ran:\n{ran}\n\nthe page shows:\n" + "\n---\n".join(shown))
+    if "show" in options:
+        wrote = shown_file(example.namespace["__workdir__"], options["show"])
+        if wrote not in built_blocks(Path(example.path), "run-file"):
+            raise AssertionError(f"line {example.line}: the built page does not show the {options['show']} "
+                                 f"that this block writes now (rebuild the site?):\n{wrote}")
+
+
+class RunBlockParser:
+    """The ``{run}`` directive's blocks (see docs/_ext/run_directive.py)."""
+
+    def __init__(self) -> None:
+        self.lexer = DirectiveLexer(directive="run")
+
+    def __call__(self, document) -> list[Region]:
+        regions = []
+        for region in self.lexer(document):
+            region.parsed = region.lexemes["source"]
+            region.evaluator = evaluate_run
+            regions.append(region)
+        return regions
 
 
 def evaluate_python(example) -> None:
@@ -100,6 +119,7 @@ pytest_collect_file = Sybil(
     parsers=[
         CodeBlockParser(language="python", evaluator=evaluate_python),
         CodeBlockParser(language="bash", evaluator=evaluate_bash),
+        RunBlockParser(),
     ],
     patterns=["*.md"],
     setup=setup,

@@ -327,10 +327,21 @@ def draw_plots(stats: RolloutStats, folder, image_format: str = "png") -> list[P
     written = []
     green, blue = "#76b900", "#3b6fb6"
 
+    from matplotlib.ticker import MaxNLocator
+
     rewards = stats.all_rewards()
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
     low, high = (min(rewards + [0.0]), max(rewards + [1.0]))
-    ax.hist(rewards, bins=20, range=(low, high), color=green, edgecolor="white")
+    counts = Counter(rewards)
+    if len(counts) <= 20:  # few distinct rewards (binary, graded): a bar centred on each value
+        values = sorted(counts)
+        gaps = [b - a for a, b in zip(values, values[1:])] or [high - low]
+        width = min(min(gaps) * 0.8, (high - low) / 20)
+        ax.bar(values, [counts[v] for v in values], width=width, color=green, edgecolor="white")
+        ax.set_xlim(low - width, high + width)
+    else:
+        ax.hist(rewards, bins=20, range=(low, high), color=green, edgecolor="white")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of rollouts are whole numbers
     ax.axvline(stats.threshold, color=blue, linestyle="--", label=f"pass threshold {stats.threshold:g}")
     ax.set(xlabel="reward", ylabel="rollouts", title=f"Reward distribution ({len(rewards)} rollouts)")
     ax.legend(frameon=False)
@@ -351,6 +362,7 @@ def draw_plots(stats: RolloutStats, folder, image_format: str = "png") -> list[P
     else:
         fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
         ax.hist([t["pass_rate"] for t in tasks.values()], bins=20, range=(0, 1), color=blue, edgecolor="white")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel=f"pass rate (reward >= {stats.threshold:g})", ylabel="tasks",
                title=f"Pass rate per task ({len(tasks)} tasks)")
     fig.tight_layout()

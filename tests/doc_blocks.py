@@ -4,6 +4,8 @@ A block is one of:
 
 * ``python``: a ```` ```python ```` fence, run by the tests (Sybil, see docs/conftest.py);
 * ``bash``: a ```` ```bash ```` fence of ``python scripts/...`` commands, run by the tests;
+* ``run``: a ```` ```{run} ```` block: the build runs its commands and shows what they printed
+  under them, and the tests run them again and check that the built page shows the same;
 * ``included``: a ``literalinclude`` of the package's or the scripts' code (a ``-W`` build
   fails when what it points at moves);
 * ``output``: a ```` ```text ```` fence marked ``% output: <what>`` (or an included
@@ -34,7 +36,7 @@ RUN_LANGUAGES = {"python": "python", "bash": "bash"}
 class Block:
     page: Path
     line: int
-    kind: str  # python, bash, included, output, not-run, unvouched
+    kind: str  # python, bash, run, included, output, not-run, unvouched
     info: str
     reason: str = ""
 
@@ -80,6 +82,10 @@ def scan_page(page: Path) -> list[Block]:
                     blocks.append(Block(page, i + 1, "unvouched", info, "a generated file shown without % output:"))
                 else:
                     blocks.append(Block(page, i + 1, "output" if generated else "included", info))
+                i = end + 1
+                continue
+            if name == "run":
+                blocks.append(Block(page, i + 1, "run", info))
                 i = end + 1
                 continue
             if name in ("code-block", "code", "sourcecode"):

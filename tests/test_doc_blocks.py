@@ -18,7 +18,7 @@ def test_every_block_is_vouched_for():
     COUNTS.update(block.kind for block in blocks)
     unvouched = [f"{b.page.relative_to(DOCS)}:{b.line}: ```{b.info} ({b.reason})" for b in blocks if b.kind == "unvouched"]
     assert not unvouched, "code blocks nobody vouches for:\n" + "\n".join(unvouched)
-    assert COUNTS["python"] + COUNTS["bash"] > 0, "no executed blocks found: is the scanner looking at the pages?"
+    assert COUNTS["python"] + COUNTS["bash"] + COUNTS["run"] > 0, "no executed blocks found: is the scanner looking at the pages?"
 
 
 def test_not_run_blocks_say_why():
@@ -32,8 +32,9 @@ def test_scanner_classifies(tmp_path):
     page.write_text(
         "```python\nx = 1\n```\n\n% not-run: needs 8 GPUs\n```bash\ntorchrun x\n```\n\n"
         "```{literalinclude} ../reference_impl/io.py\n:pyobject: sha256_of\n```\n\n"
-        "% output: what the script printed\n```text\nread 3\n```\n\n```yaml\na: 1\n```\n"
+        "% output: what the script printed\n```text\nread 3\n```\n\n```{run}\npython scripts/a.py\n```\n\n"
+        "```yaml\na: 1\n```\n"
         "::::{grid} 2\n:::{card} x\n```json\n{}\n```\n:::\n::::\n"
     )
     kinds = [b.kind for b in scan_page(page)]
-    assert kinds == ["python", "not-run", "included", "output", "unvouched", "unvouched"]
+    assert kinds == ["python", "not-run", "included", "output", "run", "unvouched", "unvouched"]

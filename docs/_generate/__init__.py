@@ -10,6 +10,7 @@ every sample output on the site is what the code really printed, on the day it w
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import subprocess
 import sys
@@ -32,14 +33,26 @@ def run_script(script: str, *args: str, cwd: Path, expect: int = 0) -> str:
 
 
 def abbreviate(value, limit: int = 120):
-    """A JSON value with long strings and lists cut, so that a sample row fits on a page."""
+    """A JSON value with long strings and lists cut, so that a sample row fits on a page; each cut
+    says what it left out.
+
+    >>> abbreviate({"text": "abcdef", "items": [1, 2, 3, 4, 5, 6]}, limit=3)
+    {'text': 'abc[… 3 more characters]', 'items': [1, 2, 3, 4, '[… 2 more items]']}
+    """
     if isinstance(value, str) and len(value) > limit:
-        return value[:limit] + "…"
+        return f"{value[:limit]}[… {len(value) - limit} more characters]"
     if isinstance(value, list):
-        return [abbreviate(v, limit) for v in value[:4]] + (["…"] if len(value) > 4 else [])
+        rest = [f"[… {len(value) - 4} more items]"] if len(value) > 4 else []
+        return [abbreviate(v, limit) for v in value[:4]] + rest
     if isinstance(value, dict):
         return {k: abbreviate(v, limit) for k, v in value.items()}
     return value
+
+
+def sample_json(value, limit: int = 120, indent: int = 2) -> str:
+    """A sample row for a page: cut with :func:`abbreviate`, characters written as they are
+    (no ``\\u`` escapes)."""
+    return json.dumps(abbreviate(value, limit), indent=indent, ensure_ascii=False) + "\n"
 
 
 def generate_all(out: Path, samples: Path) -> None:

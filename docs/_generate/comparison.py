@@ -1,4 +1,4 @@
-"""The picture of which parts of a rollout each format keeps, read from the rows the scripts write."""
+"""The table of which parts of a rollout each format keeps, read from the rows the scripts write."""
 
 from __future__ import annotations
 
@@ -35,11 +35,15 @@ def parts_kept(row_text: str, row: dict) -> set[str]:
     return kept
 
 
-def generate(out: Path, samples: Path) -> None:
-    import matplotlib
+def coverage_table(coverage: dict[str, set[str]]) -> str:
+    """A row per format, a column per part of a rollout: kept or not."""
+    lines = ["| format | " + " | ".join(PARTS) + " |", "| --- | " + " | ".join(":---:" for _ in PARTS) + " |"]
+    for name, kept in coverage.items():
+        lines.append(f"| {name} | " + " | ".join("✓" if part in kept else "–" for part in PARTS) + " |")
+    return "\n".join(lines) + "\n"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def generate(out: Path, samples: Path) -> None:
     import pyarrow.parquet as pq
 
     coverage = {}
@@ -56,18 +60,4 @@ def generate(out: Path, samples: Path) -> None:
             for row in rows:
                 kept |= parts_kept(json.dumps(row, ensure_ascii=False), row)
             coverage[f"{target} {algorithm}"] = kept
-    names = list(coverage)
-    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
-    for x, name in enumerate(names):
-        for y, part in enumerate(PARTS):
-            kept = part in coverage[name]
-            ax.scatter(x, y, s=140, marker="s", color="#76b900" if kept else "#e4e7eb")
-    ax.set_xticks(range(len(names)), names, rotation=40, ha="right", fontsize=8)
-    ax.set_yticks(range(len(PARTS)), PARTS, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_title("What each format keeps of a rollout (green: kept)")
-    for side in ("top", "right", "left", "bottom"):
-        ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    fig.savefig(out / "format_coverage.png")
-    plt.close(fig)
+    (out / "format_coverage.md").write_text(coverage_table(coverage))

@@ -1,5 +1,5 @@
-"""The data-quality page: what the three scripts print on the sample rollouts, the quality
-report and its two pictures, a validation that fails, the bad-input policy at work."""
+"""The data-quality page: the quality report's two pictures and an excerpt, a validation that
+fails, the bad-input policy at work (inputs broken on purpose, which a {run} block cannot make)."""
 
 from __future__ import annotations
 
@@ -25,19 +25,9 @@ def generate(out: Path, samples: Path) -> None:
         work = Path(tmp)
         shutil.copy(samples, work / "rollouts.jsonl")
 
-        # Filtering: the seed's command, then filters composed.
-        _run(out, "filter_min_reward.txt", "filter_rollouts.py", "--input", "rollouts.jsonl", "--output",
-             "filtered.jsonl", "--min_reward", "0.7", cwd=work)
-        _run(out, "filter_groups.txt", "filter_rollouts.py", "--input", "rollouts.jsonl", "--output",
-             "informative.jsonl", "--drop_uniform_groups", "--top_k", "2", "--dedupe", cwd=work)
-
         # The quality report, its per-task table and its two pictures.
-        printed = run_script("rollout_stats.py", "--input", "rollouts.jsonl", "--report", "report.json",
-                             "--plots", str(out), "--per-task", cwd=work)
-        table = "\n".join(line for line in printed.splitlines() if not line.startswith(("plot: ", "report: ", "manifest: ")))
-        (out / "stats_report.txt").write_text(
-            "$ python scripts/rollout_stats.py --input rollouts.jsonl --report report.json --plots plots --per-task\n"
-            + table + "\n")
+        run_script("rollout_stats.py", "--input", "rollouts.jsonl", "--report", "report.json",
+                   "--plots", str(out), "--per-task", cwd=work)
         report = json.loads((work / "report.json").read_text())
         excerpt = {key: report[key] for key in ("records", "rollouts", "tasks", "pass_threshold", "pass_rate", "pass_at_k")}
         excerpt["per_task"] = {task: report["per_task"][task] for task in list(report["per_task"])[:1]}
@@ -46,8 +36,6 @@ def generate(out: Path, samples: Path) -> None:
         # Validation: a clean file, then the same file with three rows broken.
         run_script("prepare_for_nemo_rl.py", "--input", "rollouts.jsonl", "--output", "nemo_rl_dpo.jsonl",
                    "--algorithm", "dpo", cwd=work)
-        _run(out, "dq_validate_clean.txt", "validate_training_data.py", "--input", "nemo_rl_dpo.jsonl", "--target",
-             "nemo_rl", "--algorithm", "dpo", cwd=work)
         rows = [json.loads(line) for line in (work / "nemo_rl_dpo.jsonl").read_text().splitlines()]
         rows[1]["completions"][1]["rank"] = 0
         rows[3]["context"][-1]["content"] = ""
@@ -62,9 +50,9 @@ def generate(out: Path, samples: Path) -> None:
                                                                           b'"reward": "1.0"}\n'] + lines[20:] + [lines[0][:60]]
         (work / "damaged.jsonl").write_bytes(b"".join(damaged))
         _run(out, "dq_strict.txt", "filter_rollouts.py", "--input", "damaged.jsonl", "--output", "kept.jsonl",
-             "--min_reward", "0.5", cwd=work, expect=1)
+             "--min-reward", "0.5", cwd=work, expect=1)
         _run(out, "dq_skip_invalid.txt", "filter_rollouts.py", "--input", "damaged.jsonl", "--output", "kept.jsonl",
-             "--min_reward", "0.5", "--skip-invalid", cwd=work)
+             "--min-reward", "0.5", "--skip-invalid", cwd=work)
         (out / "dq_rejects.jsonl").write_text((work / "kept.rejects.jsonl").read_text())
         manifest = json.loads((work / "kept.manifest.json").read_text())
         manifest["seconds"] = "…"

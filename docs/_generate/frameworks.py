@@ -1,4 +1,4 @@
-"""The VeRL, OpenRLHF and TRL guides: a sample row of each format, what the scripts printed, the launch commands."""
+"""The VeRL, OpenRLHF and TRL guides: a sample row of each format (the commands are {run} blocks on the pages)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from . import ROOT, abbreviate, run_script
+from . import run_script, sample_json
 
 FORMATS = {
     "verl": [("grpo", ".parquet"), ("sft", ".parquet")],
@@ -32,13 +32,7 @@ def generate(out: Path, samples: Path) -> None:
         for target, formats in FORMATS.items():
             for algorithm, suffix in formats:
                 data = f"{target}_{algorithm}{suffix}"
-                args = ("--input", "unique.jsonl", "--output", data, "--algorithm", algorithm)
-                printed = run_script(f"prepare_for_{target}.py", *args, cwd=work)
-                (out / f"{target}_{algorithm}_prepare.txt").write_text(
-                    f"$ python scripts/prepare_for_{target}.py {' '.join(args)}\n{printed}")
+                run_script(f"prepare_for_{target}.py", "--input", "unique.jsonl", "--output", data,
+                           "--algorithm", algorithm, cwd=work)
                 row = first_row(work / data, "tool_call" if algorithm == "sft" else "boxed")
-                (out / f"{target}_{algorithm}_row.json").write_text(json.dumps(abbreviate(row, 140), indent=2) + "\n")
-                if target in ("verl", "openrlhf"):
-                    launch = (f"train_{target}.py", "--data_path", data, "--algorithm", algorithm)
-                    printed = run_script(*launch, cwd=work).replace(str(work) + "/", "").replace(str(ROOT), "/path/to/project")
-                    (out / f"{target}_{algorithm}_launch.txt").write_text(f"$ python scripts/{' '.join(launch)}\n{printed}")
+                (out / f"{target}_{algorithm}_row.json").write_text(sample_json(row, 140))

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import abbreviate, run_script
+from . import run_script, sample_json
 
 SCRIPTS = {"trl": "prepare_for_trl.py", "nemo_rl": "prepare_for_nemo_rl.py",
            "verl": "prepare_for_verl.py", "openrlhf": "prepare_for_openrlhf.py"}
@@ -24,7 +24,7 @@ WARTS = [
                                                         "_ng_failure_class": "agent_run_error"}).encode()),
     ("input as a bare string (hermes_math)", json.dumps({"responses_create_params": {"input": "2+2?"}, "response": {"output": [
         {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "4"}]}]}, "reward": 1.0}).encode()),
-    ("the seed pages' top-level output", json.dumps({"responses_create_params": {"input": "2+2?"}, "output": [
+    ("a top-level output instead of response.output", json.dumps({"responses_create_params": {"input": "2+2?"}, "output": [
         {"type": "message", "role": "assistant", "content": "4"}], "reward": 1.0}).encode()),
     ("a reward that is a string", json.dumps({"responses_create_params": {"input": "q"}, "reward": "1.0"}).encode()),
     ("a truncated last line", b'{"responses_create_params": {"input": "q"'),
@@ -52,7 +52,7 @@ def generate(out: Path, samples: Path) -> None:
     from reference_impl.formats import TARGETS
 
     first = json.loads(samples.read_text().splitlines()[0])
-    (out / "sample_record.json").write_text(json.dumps(abbreviate(first, 90), indent=2) + "\n")
+    (out / "sample_record.json").write_text(sample_json(first, 90))
     sections = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -69,6 +69,6 @@ def generate(out: Path, samples: Path) -> None:
                 else:
                     row = json.loads(output.read_text().splitlines()[0])
                 sections.append(f"**{target} {name}**: {algorithm.summary}; read by {algorithm.source}.\n\n"
-                                f"```json\n{json.dumps(abbreviate(row, 70), indent=1, ensure_ascii=False)}\n```")
+                                f"```json\n{sample_json(row, 70, indent=1).rstrip()}\n```")
         (out / "warts_table.md").write_text(warts_table(work))
     (out / "all_formats.md").write_text("\n\n".join(sections) + "\n")
