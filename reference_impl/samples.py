@@ -24,7 +24,7 @@ from typing import Iterator
 
 import orjson
 
-__all__ = ["sample_rollouts", "write_sample_rollouts"]
+__all__ = ["sample_rollouts", "write_sample_rollouts", "blackjack_rollouts"]
 
 _PARAMS_NULLS = {
     "background": None, "include": None, "instructions": None, "max_output_tokens": None,
@@ -234,11 +234,53 @@ def sample_rollouts(tasks_per_kind: int = 3, rollouts_per_task: int = 4, seed: i
     yield from records
 
 
-def write_sample_rollouts(path, tasks_per_kind: int = 3, rollouts_per_task: int = 4, seed: int = 0) -> int:
-    """Write {func}`sample_rollouts` to a JSONL file; return the number of records."""
+def write_sample_rollouts(path, tasks_per_kind: int = 3, rollouts_per_task: int = 4, seed: int = 0,
+                          game: str | None = None) -> int:
+    """Write {func}`sample_rollouts` (or, with ``game="blackjack"``, {func}`blackjack_rollouts`
+    with ``tasks_per_kind`` hands) to a JSONL file; return the number of records."""
     from .io import JsonlWriter
 
+    records = (blackjack_rollouts(tasks_per_kind, rollouts_per_task, seed) if game == "blackjack"
+               else sample_rollouts(tasks_per_kind, rollouts_per_task, seed))
     with JsonlWriter(path) as writer:
-        for record in sample_rollouts(tasks_per_kind, rollouts_per_task, seed):
+        for record in records:
             writer.write(record)
     return writer.rows
+
+
+def blackjack_rollouts(hands: int = 3, rollouts_per_hand: int = 2, seed: int = 0) -> Iterator[dict]:
+    """A game with a random start, as NeMo Gym's blackjack environment records it: every rollout
+    is task 0, and the prompt holds the hand that was dealt.
+
+    So a task number alone does not say which rollouts are of one task: each hand is a task
+    group of its own ({func}`~reference_impl.rollouts.task_key`). Standing on 17 or more
+    wins here (reward 1), hitting loses (reward 0).
+
+    Args:
+        hands: how many different hands are dealt.
+        rollouts_per_hand: rollouts of each hand (alternately hit and stand).
+        seed: the random seed.
+
+    Yields:
+        Rollout records, in completion order.
+
+    >>> records = list(blackjack_rollouts(hands=2, rollouts_per_hand=2))
+    >>> {r["_ng_task_index"] for r in records}, len({r["responses_create_params"]["input"][0]["content"] for r in records})
+    ({0}, 2)
+    """
+    rng = random.Random(seed)
+    ids = _Ids(random.Random(seed + 1))
+    records = []
+    for hand_number in range(hands):
+        cards = [rng.randrange(7, 11), rng.randrange(7, 11)]
+        prompt = [{"role": "user", "type": "message",
+                   "content": f"Blackjack. Your hand: {cards} (total {sum(cards)}). The dealer shows {rng.randrange(2, 11)}. "
+                              "Answer with one word: hit or stand."}]
+        for r in range(rollouts_per_hand):
+            move = ("hit", "stand")[(r + hand_number) % 2]
+            output = [_message(ids, move)]
+            records.append(_record(ids, 0, hand_number * rollouts_per_hand + r, "blackjack_agent", prompt, [], output,
+                                   1.0 if move == "stand" else 0.0))
+    order = random.Random(seed + 2)
+    order.shuffle(records)
+    yield from records

@@ -295,10 +295,11 @@ def task_table(report: dict) -> str:
     task        rollouts  passed  pass rate  mean reward  pass@k
     task-0             2       1      0.500        0.500  @1 0.500, @2 1.000
     """
-    lines = [f"{'task':10}  {'rollouts':>8}  {'passed':>6}  {'pass rate':>9}  {'mean reward':>11}  pass@k"]
+    width = max([10, *map(len, report["per_task"])])
+    lines = [f"{'task':{width}}  {'rollouts':>8}  {'passed':>6}  {'pass rate':>9}  {'mean reward':>11}  pass@k"]
     for task, t in report["per_task"].items():
         at = ", ".join(f"@{k} {v:.3f}" for k, v in t["pass_at_k"].items())
-        lines.append(f"{task:10}  {t['rollouts']:>8}  {t['passed']:>6}  {t['pass_rate']:>9.3f}  {t['mean_reward']:>11.3f}  {at}")
+        lines.append(f"{task:{width}}  {t['rollouts']:>8}  {t['passed']:>6}  {t['pass_rate']:>9.3f}  {t['mean_reward']:>11.3f}  {at}")
     return "\n".join(lines)
 
 

@@ -15,8 +15,17 @@ SCRIPTS = {"trl": "prepare_for_trl.py", "nemo_rl": "prepare_for_nemo_rl.py",
 # Small lines in the shapes of the real files' quirks (see ../shared/data README in the project's tests).
 WARTS = [
     ("a placeholder line (jailbreak_detection)", b"<PLACEHOLDER ROW>"),
-    ("output items that are lists (aviary_gsm8k)",
-     json.dumps({"responses_create_params": {"input": []}, "response": {"output": [[{"type": "message"}]]}, "reward": 1.0}).encode()),
+    ("steps that are lists, each the conversation so far, with task_idx (aviary)",
+     json.dumps({"responses_create_params": {"input": []}, "task_idx": 2, "reward": 1.0, "response": {"output": [
+         [{"type": "message", "role": "user", "content": "Julie reads 12 pages..."},
+          {"type": "function_call", "call_id": "c1", "name": "submit_answer", "arguments": "{\"answer\": \"42\"}"}],
+         [{"type": "message", "role": "user", "content": "Julie reads 12 pages..."},
+          {"type": "function_call", "call_id": "c1", "name": "submit_answer", "arguments": "{\"answer\": \"42\"}"},
+          {"type": "function_call_output", "call_id": "c1", "output": "True"}]]}}).encode()),
+    ("a row no model call made: no responses_create_params (a judge's, bbq)",
+     json.dumps({"policy_response": "B", "answer_judgment": "correct"}).encode()),
+    ("two records on one line (files joined by cat, one without a final newline)",
+     b'{"responses_create_params": {"input": "q"}}{"responses_create_params": {"input": "r"}}'),
     ("no response, no reward (genrm_compare)", json.dumps({"responses_create_params": {"input": "Compare A and B."}}).encode()),
     ("a masked sample (wordle)", json.dumps({"responses_create_params": {"input": "Guess."}, "response": {"output": [
         {"type": "message", "role": "assistant", "content": "crane"}]}, "reward": 0.0, "mask_sample": True}).encode()),
