@@ -7,7 +7,7 @@ rollouts to rows, and the file suffixes the framework's loader reads.
 >>> sorted(TARGETS)
 ['custom', 'nemo_rl', 'openrlhf', 'trl', 'verl']
 >>> sorted(TARGETS["trl"])
-['dpo', 'grpo', 'kto', 'sft']
+['dpo', 'grpo', 'kto', 'sft', 'sft-tokens']
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class ConvertOptions:
         split: the split name written into VeRL's ``extra_info``.
         prompt_completion: write TRL SFT as ``prompt``/``completion`` instead of ``messages``.
         mapping: the custom target's columns, ``{column: source}`` (see {mod}`reference_impl.formats.custom`).
+        vocab_size: token-exact formats (``sft-tokens``) skip a rollout with an id not below
+            this (the tokenizer's ``len``); ``None`` checks nothing.
     """
 
     messages: MessageOptions = field(default_factory=MessageOptions)
@@ -53,6 +55,7 @@ class ConvertOptions:
     split: str = "train"
     prompt_completion: bool = False
     mapping: dict | None = None
+    vocab_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def get_algorithm(target: str, algorithm: str) -> Algorithm:
     >>> get_algorithm("verl", "kto")
     Traceback (most recent call last):
     ...
-    reference_impl.formats.UnknownFormat: verl has no 'kto' format; it has: grpo, ppo, sft
+    reference_impl.formats.UnknownFormat: verl has no 'kto' format; it has: grpo, ppo, sft, sft-tokens
     """
     if target not in TARGETS:
         raise UnknownFormat(f"unknown target {target!r}; known: {', '.join(sorted(TARGETS))}")
@@ -212,3 +215,8 @@ from . import custom, nemo_rl, openrlhf, trl, verl  # noqa: E402
 TARGETS: dict[str, dict[str, Algorithm]] = {
     module.TARGET: module.ALGORITHMS for module in (trl, nemo_rl, verl, openrlhf, custom)
 }
+
+from . import tokens  # noqa: E402  (the token-exact format, sft-tokens, of trl, verl and nemo_rl)
+
+for _algorithm in tokens.ALGORITHMS:
+    TARGETS[_algorithm.target][_algorithm.name] = _algorithm
