@@ -33,7 +33,7 @@ from typing import Iterator
 import orjson
 
 from .messages import chat_tool_schemas, rollout_messages
-from .samples import CALCULATOR_TOOL, CITIES, WEATHER_TOOL, _call, _Ids, _output, _reasoning, _record
+from .samples import CALCULATOR_TOOL, CITIES, WEATHER_ANSWERS, WEATHER_TOOL, _call, _Ids, _output, _reasoning, _record
 from .train.tiny_model import CHAT_TEMPLATE
 
 __all__ = ["QWEN3_LIKE_TEMPLATE", "ModelServer", "token_rollouts", "write_token_rollouts", "sample_tokenizer"]
@@ -148,7 +148,7 @@ def _weather(server, rng, ids, task, rollouts):
         call, call_id = _call(ids, "get_weather", {"city": city})
         episode.generate([_reasoning(ids, f"The user asks about {city}. Call get_weather."), call])
         episode.environment(_output(call_id, orjson.dumps({"city": city, "conditions": CITIES[city]}).decode()))
-        episode.generate([_message(ids, f"It is {CITIES[city]} in {city}.")])
+        episode.generate([_message(ids, WEATHER_ANSWERS[r % len(WEATHER_ANSWERS)].format(city=city, weather=CITIES[city]))])
         yield _record(ids, task, r, "weather_simple_agent", prompt, [WEATHER_TOOL], episode.output, 1.0,
                       expected_calls=[{"name": "get_weather", "arguments": {"city": city}}])
 
@@ -182,7 +182,7 @@ def _guess(server, rng, ids, task, rollouts):
         episode = _Episode(server, prompt, [], rng)
         low, high, won = 1, 20, False
         for _turn in range(3):
-            guess = (low + high) // 2 if rng.random() < 0.7 else rng.randrange(low, high + 1)
+            guess = (low + high) // 2 if r % 2 == 0 else rng.randrange(low, high + 1)
             episode.generate([_message(ids, f"My guess is {guess}.")])
             if guess == secret:
                 episode.environment(_message(ids, "Correct!", role="user"))
@@ -201,11 +201,12 @@ def _tutor_turns(server, rng, ids, task, rollouts, agent):
     prompt = [{"role": "user", "type": "message", "content": f"What is {a} * {b}?"}]
     for r in range(rollouts):
         episode = _Episode(server, prompt, [], rng)
+        given = a * b + (0 if r % 2 == 0 else 10)
         episode.generate([_reasoning(ids, f"{a} * {b} = {a} * {b // 10 * 10} + {a} * {b % 10}."),
-                          _message(ids, f"{a} * {b} = {a * b}.")])
+                          _message(ids, f"{a} * {b} = {given}.")])
         episode.environment(_message(ids, "And if you add 1 to that?", role="user"))
-        episode.generate([_reasoning(ids, f"{a * b} + 1 = {a * b + 1}."), _message(ids, f"That is {a * b + 1}.")])
-        yield _record(ids, task, r, agent, prompt, [], episode.output, 1.0 if r % 2 == 0 else 0.5,
+        episode.generate([_reasoning(ids, f"{given} + 1 = {given + 1}."), _message(ids, f"That is {given + 1}.")])
+        yield _record(ids, task, r, agent, prompt, [], episode.output, 1.0 if given == a * b else 0.0,
                       expected_answer=str(a * b + 1))
 
 
