@@ -3,8 +3,8 @@
 What TRL does with them, read in .venv/lib/python3.11/site-packages/trl/trainer/sft_trainer.py (1.16.0):
 
 * ``_prepare_dataset``, line 1248: ``is_processed = "input_ids" in column_names``; a processed dataset
-  is not rendered or tokenized again (lines 1273-1398 run only ``if not is_processed``);
-* lines 1407-1434: ``labels`` are built from ``assistant_masks`` always, and from
+  is not rendered or tokenized again (lines 1273-1405 run only ``if not is_processed``);
+* lines 1407-1433: ``labels`` are built from ``assistant_masks`` always, and from
   ``completion_mask`` only when ``self.completion_only_loss`` (lines 1414-1417), which defaults to
   True only for prompt/completion datasets (lines 961-962): a pre-tokenized ``completion_mask``
   row trains on its prompt under the defaults;
