@@ -193,3 +193,17 @@ def test_real_files_without_ids_are_skipped_with_the_setting_that_records_them(t
                            tmp_path / "none.jsonl", "--skip-invalid")
     assert manifest["counts"]["skipped"] == {tokens.EMPTY_IDS: 5, tokens.NO_IDS: 5}
     assert "return_token_id_information: true" in tokens.NO_IDS
+
+
+def test_the_drift_a_text_pipeline_shows_and_sft_tokens_does_not(tokenizer):
+    from reference_impl.token_drift import Drift, measure_drift
+    from reference_impl.token_samples import QWEN3_LIKE_TEMPLATE
+
+    rows = len(SERVED)
+    tutor = sum(1 for r in SERVED if r["agent_ref"]["name"] == "tutor_agent")
+    assert tutor == 4
+    # Same template: only the newline after each <|im_end|> (trained by the template, never generated).
+    assert measure_drift(RECORDS, tokenizer) == Drift(rows, rows, rows, 0)
+    # A template that drops earlier reasoning changes what the multi-turn reasoning rows train on.
+    assert measure_drift(RECORDS, tokenizer, QWEN3_LIKE_TEMPLATE) == Drift(rows, rows, rows, tutor)
+    assert measure_drift(RECORDS, tokenizer, token_exact=True) == Drift(rows, 0, 0, 0)
