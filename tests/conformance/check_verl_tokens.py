@@ -7,7 +7,8 @@ then ``dataset_cls(parquet_files=..., tokenizer=..., config=data_config, process
 ``no_padding`` batch goes through VeRL's ``sft_loss`` with made-up log-probs, to see which tokens it
 counts. For comparison, VeRL's own ``MultiTurnSFTDataset`` renders the text rows of the same rollouts.
 Prints, as its last line, one JSON object; the pytest side asserts on it.
-Usage: check_verl_tokens.py TOKENIZER_DIR CUSTOM_CLS_PATH TOKENS_PARQUET TEXT_PARQUET
+Usage: check_verl_tokens.py TOKENIZER_DIR CUSTOM_CLS_PATH TOKENS_PARQUET TEXT_PARQUET [MORE_TOKENS_PARQUET...]
+(each of the others is only loaded and batched, right-padded).
 """
 
 import json
@@ -36,7 +37,7 @@ def create_sft_dataset(data_paths, config, tokenizer, processor, max_samples=-1)
 def right_padded(tokenizer, custom_cls, path):
     from verl.utils.dataset.dataset_utils import SFTTensorCollator
 
-    dataset = create_sft_dataset([path], data_config(custom_cls, "right", 1024), tokenizer, None)
+    dataset = create_sft_dataset([path], data_config(custom_cls, "right", 2048), tokenizer, None)
     batch = SFTTensorCollator("right")([dataset[i] for i in range(len(dataset))])
     rows = []
     for ids, attention, mask, positions in zip(batch["input_ids"].tolist(), batch["attention_mask"].tolist(),
@@ -79,10 +80,11 @@ def verl_text(tokenizer, path):
 
 def main():
     tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
-    custom_cls, tokens_path, text_path = sys.argv[2], sys.argv[3], sys.argv[4]
+    custom_cls, tokens_path, text_path, more = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
     print(json.dumps({"right": right_padded(tokenizer, custom_cls, tokens_path),
                       "no_padding": no_padding_loss(tokenizer, custom_cls, tokens_path),
-                      "text": verl_text(tokenizer, text_path)}))
+                      "text": verl_text(tokenizer, text_path),
+                      "more": {path: right_padded(tokenizer, custom_cls, path) for path in more}}))
 
 
 if __name__ == "__main__":

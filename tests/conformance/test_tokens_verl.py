@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from paths import ROOT
+from paths import REAL_DATA, ROOT
 
 from reference_impl.cli import prepare_main
 
@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
 TOKEN_SAMPLES = ROOT / "samples" / "token_rollouts.jsonl"
 CUSTOM_CLS = ROOT / "reference_impl" / "formats" / "verl_token_dataset.py"
+REAL_IDS = REAL_DATA / "competitive_coding_challenges.jsonl"  # one call each, Qwen3 ids
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +40,23 @@ def checked(envs, tmp_path_factory):
         if not record.get("mask_sample"):
             served.append(line)
     (work / "served.jsonl").write_text("\n".join(served) + "\n")
-    for algorithm, output in (("sft-tokens", "tokens.parquet"), ("sft", "text.parquet")):
-        assert prepare_main("verl", ["--input", str(work / "served.jsonl"), "--output", str(work / output),
-                                     "--algorithm", algorithm, "--no-progress"]) == 0
+    for source, algorithm, output in ((work / "served.jsonl", "sft-tokens", "tokens.parquet"),
+                                      (work / "served.jsonl", "sft", "text.parquet"),
+                                      (REAL_IDS, "sft-tokens", "real.parquet")):
+        if source.exists():
+            assert prepare_main("verl", ["--input", str(source), "--output", str(work / output),
+                                         "--algorithm", algorithm, "--no-progress"]) == 0
     done = subprocess.run([str(ROOT / ".conformance" / "verl" / "bin" / "python"), str(HERE / "check_verl_tokens.py"),
                            str(work / "tokenizer"), str(CUSTOM_CLS), str(work / "tokens.parquet"),
-                           str(work / "text.parquet")],
+                           str(work / "text.parquet"), *([str(work / "real.parquet")] if REAL_IDS.exists() else [])],
                           capture_output=True, text=True, cwd=HERE,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     assert done.returncode == 0, done.stderr[-4000:]
     end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.encode("\n", add_special_tokens=False)
-    return json.loads(done.stdout.strip().splitlines()[-1]), pq.read_table(work / "tokens.parquet").to_pylist(), end_of_turn
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen["real"] = {"seen": seen["more"].get(str(work / "real.parquet")),
+                    "ours": pq.read_table(work / "real.parquet").to_pylist() if REAL_IDS.exists() else None}
+    return seen, pq.read_table(work / "tokens.parquet").to_pylist(), end_of_turn
 
 
 def test_the_custom_cls_gives_verl_the_very_ids_and_the_generation_as_loss_mask(checked):
@@ -57,7 +64,18 @@ def test_the_custom_cls_gives_verl_the_very_ids_and_the_generation_as_loss_mask(
     assert seen["right"]["class"] == "NemoGymTokenSFTDataset" and len(seen["right"]["rows"]) == len(ours) == 16
     for item, row in zip(seen["right"]["rows"], ours):
         assert item["input_ids"] == row["input_ids"] and item["loss_mask"] == row["assistant_masks"]
-        assert item["padding_trained"] == 0 and item["positions"] and item["width"] == 1024
+        assert item["padding_trained"] == 0 and item["positions"] and item["width"] == 2048
+
+
+@pytest.mark.skipif(not REAL_IDS.exists(), reason=f"no real rollouts at {REAL_DATA}")
+def test_the_real_qwen3_ids_load_in_verl_as_they_were_generated(checked):
+    seen, _, _ = checked
+    rows, ours = seen["real"]["seen"]["rows"], seen["real"]["ours"]
+    assert len(rows) == len(ours) == 5
+    for item, row, line in zip(rows, ours, REAL_IDS.read_text().splitlines()):
+        (call,) = [i for i in json.loads(line)["response"]["output"] if i.get("generation_token_ids")]
+        assert item["input_ids"] == row["input_ids"] == call["prompt_token_ids"] + call["generation_token_ids"]
+        assert sum(item["loss_mask"]) == len(call["generation_token_ids"]) and item["padding_trained"] == 0
 
 
 def test_verl_sft_loss_counts_exactly_the_generated_tokens(checked):
