@@ -280,6 +280,8 @@ def _token_columns_align(row: dict) -> str | None:
         return None
     if not len(ids) == len(masks) == len(log_probs):
         return f"input_ids, assistant_masks and generation_log_probs differ in length ({len(ids)}, {len(masks)}, {len(log_probs)})"
+    if row.get("token_source") == "chat_template":  # re-tokenized (--retokenize): nothing was recorded
+        return None if all(p is None for p in log_probs) else "a re-tokenized row (chat_template) with log-probs"
     if any((p is None) != (m == 0) for m, p in zip(masks, log_probs)):
         return "generation_log_probs must be given exactly where assistant_masks is 1"
     return None

@@ -160,7 +160,8 @@ def test_validation_names_misaligned_token_columns(tmp_path):
 def test_the_tokenizer_is_recorded_and_ids_from_another_vocabulary_are_skipped(tokenizer, tmp_path):
     tokenizer.save_pretrained(tmp_path / "tok")
     ours = run_prepare("trl", [TOKEN_SAMPLES], tmp_path / "ours.jsonl", "--tokenizer", str(tmp_path / "tok"))
-    assert ours["run"]["tokenizer"] == {"name": str(tmp_path / "tok"), "vocab_size": len(tokenizer)}
+    assert ours["run"]["tokenizer"] == {"name": str(tmp_path / "tok"), "vocab_size": len(tokenizer),
+                                        "retokenize_rollouts_without_ids": False}
     assert ours["counts"]["rows_written"] == len(SERVED)
     if not (REAL_DATA / "competitive_coding_challenges.jsonl").exists():
         pytest.skip(f"no real rollouts at {REAL_DATA}")
@@ -207,3 +208,41 @@ def test_the_drift_a_text_pipeline_shows_and_sft_tokens_does_not(tokenizer):
     # A template that drops earlier reasoning changes what the multi-turn reasoning rows train on.
     assert measure_drift(RECORDS, tokenizer, QWEN3_LIKE_TEMPLATE) == Drift(rows, rows, rows, tutor)
     assert measure_drift(RECORDS, tokenizer, token_exact=True) == Drift(rows, 0, 0, 0)
+
+
+@pytest.mark.parametrize("target, suffix", [("trl", ".jsonl"), ("verl", ".parquet"), ("nemo_rl", ".jsonl")])
+def test_retokenize_renders_only_rollouts_without_ids_marks_them_and_counts_them_apart(tokenizer, target, suffix,
+                                                                                       tmp_path):
+    from reference_impl.formats.tokens import RETOKENIZED
+    from reference_impl.validate import iter_rows
+
+    tokenizer.save_pretrained(tmp_path / "tok")
+    without_ids = tmp_path / "mixed.jsonl"
+    records = [RECORDS[0], *[{k: v for k, v in r.items()} for r in RECORDS[1:3]]]
+    for record in records[1:]:
+        record["response"] = {**record["response"], "output": [
+            {k: v for k, v in item.items() if k not in tokens.TOKEN_FIELDS} for item in record["response"]["output"]]}
+    broken = copy.deepcopy(next(r for r in RECORDS if r["agent_ref"]["name"] == "tutor_agent_qwen3_template"))
+    without_ids.write_text("".join(json.dumps(r) + "\n" for r in [*records, broken]))
+    output = tmp_path / f"out{suffix}"
+    manifest = run_prepare(target, [without_ids], output, "--tokenizer", str(tmp_path / "tok"), "--retokenize")
+    counts = manifest["counts"]
+    assert counts["rows_written"] == 3 and counts["dropped_parts"] == {RETOKENIZED: 2}
+    assert counts["skipped"] == {tokens.NOT_CONTIGUOUS: 1}  # ids that break the rule are never re-rendered
+    assert manifest["run"]["tokenizer"]["retokenize_rollouts_without_ids"] is True
+    rows = [row for _, row, _ in iter_rows(output)]
+    assert [row["token_source"] for row in rows] == ["generation", "chat_template", "chat_template"]
+    assert validate_file(output, target, "sft-tokens").clean
+    if target == "trl":
+        for row, record in zip(rows[1:], records[1:]):
+            prompt, trajectory = rollout_messages(record)
+            render = tokenizer.apply_chat_template(prompt + trajectory, tools=chat_tool_schemas(record) or None,
+                                                   tokenize=False)
+            assert tokenizer.decode(row["input_ids"]) == render and set(row["generation_log_probs"]) == {None}
+
+
+def test_retokenize_needs_a_tokenizer(tmp_path, capsys):
+    with pytest.raises(SystemExit) as done:
+        prepare_main("trl", ["--input", str(TOKEN_SAMPLES), "--output", str(tmp_path / "o.jsonl"), "--algorithm",
+                             "sft-tokens", "--retokenize"])
+    assert done.value.code == 2 and "--retokenize needs --tokenizer" in capsys.readouterr().err

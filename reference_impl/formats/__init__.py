@@ -41,6 +41,9 @@ class ConvertOptions:
         mapping: the custom target's columns, ``{column: source}`` (see {mod}`reference_impl.formats.custom`).
         vocab_size: token-exact formats (``sft-tokens``) skip a rollout with an id not below
             this (the tokenizer's ``len``); ``None`` checks nothing.
+        retokenize: token-exact formats: a tokenizer whose chat template renders the rollouts
+            that carry no token ids (``token_source: chat_template``, counted apart);
+            ``None`` skips them.
     """
 
     messages: MessageOptions = field(default_factory=MessageOptions)
@@ -56,6 +59,7 @@ class ConvertOptions:
     prompt_completion: bool = False
     mapping: dict | None = None
     vocab_size: int | None = None
+    retokenize: Any = None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ rendered as text instead.
 from __future__ import annotations
 
 from ..pipeline import Skip, Tally
-from ..tokens import NotTokenExact, TokenSequence, id_above_vocabulary, segments, token_sequence
+from ..tokens import EMPTY_IDS, NO_IDS, NotTokenExact, TokenSequence, id_above_vocabulary, segments, token_sequence
 from . import Algorithm, ConvertOptions, RowSpec, per_record
 
 __all__ = ["ALGORITHM", "GENERATED", "token_row", "trl_row", "nemo_rl_row", "verl_schema", "TOKEN_ROWS",
@@ -38,9 +38,34 @@ ALGORITHM = "sft-tokens"
 GENERATED = "generation"
 """``token_source`` of a row whose ids are the model server's own."""
 
+RENDERED = "chat_template"
+"""``token_source`` of a row re-tokenized through a chat template (``--retokenize``): not token-exact."""
 
-def checked_sequence(record: dict, options: ConvertOptions) -> TokenSequence:
+RETOKENIZED = "no token ids: re-tokenized through the chat template (token_source: chat_template, not token-exact)"
+"""How the rows of ``--retokenize`` are counted, apart from the token-exact ones (in ``dropped_parts``)."""
+
+
+def rendered_sequence(record: dict, tokenizer) -> TokenSequence:
+    """A record without token ids, rendered and tokenized as TRL renders a ``messages`` row
+    (``assistant_only_loss``): the mask is what the template marks ``{% generation %}``.
+
+    Raises:
+        Skip: the template marks no assistant token.
+    """
+    from ..token_drift import text_pipeline_tokens
+
+    ids, mask = text_pipeline_tokens(record, tokenizer)
+    if 1 not in mask:
+        raise Skip("re-tokenized, but the chat template marks no assistant token ({% generation %})")
+    return TokenSequence(ids, mask, [None] * len(ids), 0)
+
+
+def checked_sequence(record: dict, options: ConvertOptions, tally: Tally | None = None) -> TokenSequence:
     """The token-exact sequence of a record, its ids checked against the vocabulary when it is known.
+
+    A record with no token ids at all is rendered through ``options.retokenize``'s chat template
+    when it is given ({func}`rendered_sequence`), and counted in ``tally.dropped`` as
+    {data}`RETOKENIZED`; its log-probs are all ``None``.
 
     Raises:
         Skip: the build rule failed (the reason is one of {mod}`reference_impl.tokens`'s),
@@ -49,15 +74,21 @@ def checked_sequence(record: dict, options: ConvertOptions) -> TokenSequence:
     try:
         sequence = token_sequence(record)
     except NotTokenExact as failed:
-        raise Skip(failed.reason) from None
+        if options.retokenize is None or failed.reason not in (NO_IDS, EMPTY_IDS):
+            raise Skip(failed.reason) from None
+        sequence = rendered_sequence(record, options.retokenize)
+        if tally is not None:
+            tally.dropped[RETOKENIZED] += 1
     if options.vocab_size is not None and id_above_vocabulary(sequence.input_ids, options.vocab_size) is not None:
         raise Skip(f"a token id is not below the tokenizer's vocabulary size ({options.vocab_size}): "
                    "the ids come from another tokenizer")
     return sequence
 
 
-def with_tokenizer(options: ConvertOptions, name: str) -> tuple[ConvertOptions, dict]:
-    """The options that check every id against a tokenizer's vocabulary, and what the manifest records of it.
+def with_tokenizer(options: ConvertOptions, name: str, retokenize: bool = False) -> tuple[ConvertOptions, dict]:
+    """The options that check every id against a tokenizer's vocabulary (and, with
+    ``retokenize``, render the rollouts without ids through its chat template), and what the
+    manifest records of it.
 
     Loads the tokenizer with ``transformers`` (only when a run names one).
 
@@ -68,8 +99,10 @@ def with_tokenizer(options: ConvertOptions, name: str) -> tuple[ConvertOptions, 
 
     from transformers import AutoTokenizer
 
-    size = len(AutoTokenizer.from_pretrained(name))
-    return replace(options, vocab_size=size), {"tokenizer": {"name": name, "vocab_size": size}}
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    size = len(tokenizer)
+    recorded = {"name": name, "vocab_size": size, "retokenize_rollouts_without_ids": retokenize}
+    return replace(options, vocab_size=size, retokenize=tokenizer if retokenize else None), {"tokenizer": recorded}
 
 
 def trl_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
@@ -80,9 +113,9 @@ def trl_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     >>> trl_row({"response": {"output": [call]}, "reward": 1.0}, ConvertOptions(), Tally())
     {'input_ids': [1, 2, 3], 'assistant_masks': [0, 0, 1], 'generation_log_probs': [None, None, -0.5], 'token_source': 'generation'}
     """
-    sequence = checked_sequence(record, options)
+    sequence = checked_sequence(record, options, tally)
     return {"input_ids": sequence.input_ids, "assistant_masks": sequence.assistant_masks,
-            "generation_log_probs": sequence.generation_log_probs, "token_source": GENERATED}
+            "generation_log_probs": sequence.generation_log_probs, "token_source": _source(sequence)}
 
 
 token_row = trl_row
@@ -97,12 +130,18 @@ def nemo_rl_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     [{'role': 'user', 'content': '', 'token_ids': [1, 2]}, {'role': 'assistant', 'content': '', 'token_ids': [3], 'generation_logprobs': [-0.5]}]
     """
     messages = []
-    for mask, ids, log_probs in segments(checked_sequence(record, options)):
+    sequence = checked_sequence(record, options, tally)
+    for mask, ids, log_probs in segments(sequence):
         if mask:
-            messages.append({"role": "assistant", "content": "", "token_ids": ids, "generation_logprobs": log_probs})
+            messages.append({"role": "assistant", "content": "", "token_ids": ids,
+                             "generation_logprobs": None if None in log_probs else log_probs})
         else:
             messages.append({"role": "user", "content": "", "token_ids": ids})
-    return {"messages": messages, "token_source": GENERATED}
+    return {"messages": messages, "token_source": _source(sequence)}
+
+
+def _source(sequence: TokenSequence) -> str:
+    return GENERATED if sequence.calls else RENDERED
 
 
 def verl_schema():
