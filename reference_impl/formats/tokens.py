@@ -29,8 +29,9 @@ from ..pipeline import Skip, Tally
 from ..tokens import EMPTY_IDS, NO_IDS, NotTokenExact, TokenSequence, id_above_vocabulary, segments, token_sequence
 from . import Algorithm, ConvertOptions, RowSpec, per_record
 
-__all__ = ["ALGORITHM", "GENERATED", "token_row", "trl_row", "nemo_rl_row", "verl_schema", "TOKEN_ROWS",
-           "NEMO_RL_TOKEN_ROWS", "TRL", "VERL", "NEMO_RL"]
+__all__ = ["ALGORITHM", "GENERATED", "RENDERED", "RETOKENIZED", "checked_sequence", "rendered_sequence",
+           "with_tokenizer", "trl_row", "nemo_rl_row", "verl_schema", "TOKEN_ROWS", "NEMO_RL_TOKEN_ROWS", "TRL", "VERL",
+           "NEMO_RL", "ALGORITHMS"]
 
 ALGORITHM = "sft-tokens"
 """The one name of the token-exact format, the same for every target."""
@@ -77,11 +78,11 @@ def checked_sequence(record: dict, options: ConvertOptions, tally: Tally | None 
         if options.retokenize is None or failed.reason not in (NO_IDS, EMPTY_IDS):
             raise Skip(failed.reason) from None
         sequence = rendered_sequence(record, options.retokenize)
-        if tally is not None:
-            tally.dropped[RETOKENIZED] += 1
     if options.vocab_size is not None and id_above_vocabulary(sequence.input_ids, options.vocab_size) is not None:
         raise Skip(f"a token id is not below the tokenizer's vocabulary size ({options.vocab_size}): "
                    "the ids come from another tokenizer")
+    if not sequence.calls and tally is not None:
+        tally.dropped[RETOKENIZED] += 1
     return sequence
 
 
@@ -116,9 +117,6 @@ def trl_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     sequence = checked_sequence(record, options, tally)
     return {"input_ids": sequence.input_ids, "assistant_masks": sequence.assistant_masks,
             "generation_log_probs": sequence.generation_log_probs, "token_source": _source(sequence)}
-
-
-token_row = trl_row
 
 
 def nemo_rl_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
