@@ -11,6 +11,8 @@ collect_ignore = [
     "reference_impl/formats/verl_sft_dataset.py",
     "tests/conformance/check_verl.py",
     "tests/conformance/check_openrlhf.py",
+    "tests/conformance/check_verl_tokens.py",
+    "tests/conformance/check_nemo_rl_tokens.py",
 ]
 
 

@@ -65,6 +65,12 @@ def prepare_parser(target: str) -> argparse.ArgumentParser:
     if target == "trl":
         parser.add_argument(*flag("prompt-completion"), dest="prompt_completion", action="store_true",
                             help="SFT as prompt/completion instead of messages")
+    if "sft-tokens" in algorithms:
+        parser.add_argument("--tokenizer", help="sft-tokens: the tokenizer the ids come from (hub id or folder); "
+                                                "recorded in the manifest, and every id checked below its vocabulary size")
+        parser.add_argument("--retokenize", action="store_true",
+                            help="sft-tokens: render rollouts that carry no token ids through --tokenizer's chat "
+                                 "template instead of skipping them (token_source: chat_template, counted apart)")
     return parser
 
 
@@ -339,10 +345,22 @@ def prepare_main(target: str, argv: Sequence[str] | None = None) -> int:
     quiet_broken_pipe()
     from .formats.custom import MappingError
 
-    args = prepare_parser(target).parse_args(argv)
+    parser = prepare_parser(target)
+    args = parser.parse_args(argv)
+    options, extra = options_from_args(args), None
+    if getattr(args, "retokenize", False) and not args.tokenizer:
+        parser.error("--retokenize needs --tokenizer (whose chat template renders the rollouts without ids)")
+    if getattr(args, "tokenizer", None):
+        from .formats.tokens import ALGORITHM, with_tokenizer
+
+        if args.algorithm != ALGORITHM:
+            parser.error(f"--tokenizer is only used with --algorithm {ALGORITHM}")
+        try:
+            options, extra = with_tokenizer(options, args.tokenizer, args.retokenize)
+        except (OSError, ValueError) as exc:
+            return fail(f"cannot load the tokenizer {args.tokenizer!r}: {exc}")
     try:
-        output = format_output(target, args.algorithm, args.output, options_from_args(args),
-                               named=f"--output {args.output}")
+        output = format_output(target, args.algorithm, args.output, options, extra, named=f"--output {args.output}")
     except (BadOutput, MappingError, OSError) as exc:
         return fail(str(exc))
     return run_and_report(args.input, [output], args)

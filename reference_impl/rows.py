@@ -149,6 +149,47 @@ def _completion(value: Any) -> str | None:
     return _string(value)
 
 
+def _token_ids(value: Any) -> str | None:
+    if not isinstance(value, list) or not value:
+        return "expected a non-empty list of token ids"
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        return "token ids must be non-negative integers"
+    return None
+
+
+def _token_mask(value: Any) -> str | None:
+    if not isinstance(value, list) or any(v not in (0, 1) or isinstance(v, bool) for v in value):
+        return "expected a list of 0 and 1"
+    return None if 1 in value else "no token is trained (the mask has no 1)"
+
+
+def _token_log_probs(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return f"expected a list, got {type(value).__name__}"
+    if any(v is not None and (_number(v) or v > 0) for v in value):
+        return "log-probs must be finite numbers not above 0 (or null where nothing was generated)"
+    return None
+
+
+def _token_messages(value: Any) -> str | None:
+    """NeMo RL's token message log: user and assistant turns, each with non-empty ``token_ids``."""
+    if not isinstance(value, list) or not value:
+        return "expected a non-empty list of messages"
+    for i, message in enumerate(value):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            return f"message {i}: expected a user or assistant message"
+        if (problem := _token_ids(message.get("token_ids"))) is not None:
+            return f"message {i}: token_ids: {problem}"
+        if message["role"] == "assistant":
+            log_probs = message.get("generation_logprobs")
+            if log_probs is not None and (len(log_probs) != len(message["token_ids"]) or _token_log_probs(log_probs)
+                                          or None in log_probs):
+                return f"message {i}: generation_logprobs must be one finite log-prob per token"
+    if not any(m["role"] == "assistant" for m in value):
+        return "no assistant message: nothing would be trained"
+    return None
+
+
 KINDS: dict[str, Callable[[Any], str | None]] = {
     "str": _string,
     "bool": lambda v: None if isinstance(v, bool) else f"expected true or false, got {v!r}",
@@ -161,6 +202,10 @@ KINDS: dict[str, Callable[[Any], str | None]] = {
     "messages": lambda v: messages_problem(v),
     "sft_messages": lambda v: messages_problem(v, ends_with_assistant=True),
     "completion": _completion,
+    "token_ids": _token_ids,
+    "token_mask": _token_mask,
+    "token_log_probs": _token_log_probs,
+    "token_messages": _token_messages,
 }
 """What each kind named in a {class}`~reference_impl.formats.RowSpec` means: a function
 from a value to what is wrong with it (``None`` when nothing is)."""
@@ -213,10 +258,25 @@ def _margin_not_negative(row: dict) -> str | None:
     return f"margin {margin} is negative (chosen scored below rejected)" if isinstance(margin, (int, float)) and margin < 0 else None
 
 
+def _token_columns_align(row: dict) -> str | None:
+    """Token-exact rows: one mask bit and one log-prob per id, a log-prob exactly where the mask is 1."""
+    ids, masks, log_probs = row.get("input_ids"), row.get("assistant_masks"), row.get("generation_log_probs")
+    if not all(isinstance(v, list) for v in (ids, masks, log_probs)):
+        return None
+    if not len(ids) == len(masks) == len(log_probs):
+        return f"input_ids, assistant_masks and generation_log_probs differ in length ({len(ids)}, {len(masks)}, {len(log_probs)})"
+    if row.get("token_source") == "chat_template":  # re-tokenized (--retokenize): nothing was recorded
+        return None if all(p is None for p in log_probs) else "a re-tokenized row (chat_template) with log-probs"
+    if any((p is None) != (m == 0) for m, p in zip(masks, log_probs)):
+        return "generation_log_probs must be given exactly where assistant_masks is 1"
+    return None
+
+
 RULES: dict[str, Callable[[dict], str | None]] = {
     "chosen_differs_from_rejected": _chosen_differs_from_rejected,
     "two_ranked_completions": _two_ranked_completions,
     "margin_not_negative": _margin_not_negative,
+    "token_columns_align": _token_columns_align,
 }
 """The row rules a {class}`~reference_impl.formats.RowSpec` may name."""
 

@@ -7,7 +7,7 @@ rollouts to rows, and the file suffixes the framework's loader reads.
 >>> sorted(TARGETS)
 ['custom', 'nemo_rl', 'openrlhf', 'trl', 'verl']
 >>> sorted(TARGETS["trl"])
-['dpo', 'grpo', 'kto', 'sft']
+['dpo', 'grpo', 'kto', 'sft', 'sft-tokens']
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ class ConvertOptions:
         mapping: the custom target's columns, ``{column: source}`` (see {mod}`reference_impl.formats.custom`).
         keep_imageless: keep records whose prompt has images (or audio, files), written without
             them; by default they are skipped, since the text is not the prompt the model saw.
+        vocab_size: token-exact formats (``sft-tokens``) skip a rollout with an id not below
+            this (the tokenizer's ``len``); ``None`` checks nothing.
+        retokenize: token-exact formats: a tokenizer whose chat template renders the rollouts
+            that carry no token ids (``token_source: chat_template``, counted apart);
+            ``None`` skips them.
     """
 
     messages: MessageOptions = field(default_factory=MessageOptions)
@@ -57,6 +62,8 @@ class ConvertOptions:
     prompt_completion: bool = False
     mapping: dict | None = None
     keep_imageless: bool = False
+    vocab_size: int | None = None
+    retokenize: Any = None
 
 
 @dataclass(frozen=True)
@@ -187,7 +194,7 @@ def get_algorithm(target: str, algorithm: str) -> Algorithm:
     >>> get_algorithm("verl", "kto")
     Traceback (most recent call last):
     ...
-    reference_impl.formats.UnknownFormat: verl has no 'kto' format; it has: grpo, ppo, sft
+    reference_impl.formats.UnknownFormat: verl has no 'kto' format; it has: grpo, ppo, sft, sft-tokens
     """
     if target not in TARGETS:
         raise UnknownFormat(f"unknown target {target!r}; known: {', '.join(sorted(TARGETS))}")
@@ -261,3 +268,8 @@ from . import custom, nemo_rl, openrlhf, trl, verl  # noqa: E402
 TARGETS: dict[str, dict[str, Algorithm]] = {
     module.TARGET: module.ALGORITHMS for module in (trl, nemo_rl, verl, openrlhf, custom)
 }
+
+from . import tokens  # noqa: E402  (the token-exact format, sft-tokens, of trl, verl and nemo_rl)
+
+for _algorithm in tokens.ALGORITHMS:
+    TARGETS[_algorithm.target][_algorithm.name] = _algorithm
