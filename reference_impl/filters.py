@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Iterator
 import orjson
 
 from .io import JsonlWriter
-from .pipeline import Tally
+from .pipeline import RunStopped, Tally
 from .rollouts import Rollout, group_key, open_binary, reward_of, skip_reason, trajectory_items
 
 __all__ = [
@@ -201,7 +201,7 @@ def record_drop_reason(record: dict, options: FilterOptions) -> str | None:
     return None
 
 
-class InputChanged(RuntimeError):
+class InputChanged(RunStopped):
     """An input file changed between the two passes of the group filters."""
 
 

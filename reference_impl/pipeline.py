@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 from .io import AtomicWriter, JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
 from .rollouts import Rollout, RolloutError, group_key, iter_rollouts
 
-__all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "Converter", "read_rollouts", "run", "run_many", "Output", "RunResult",
+__all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "RunStopped", "Converter", "read_rollouts", "run", "run_many", "Output", "RunResult",
            "sidecar_path"]
 
 
@@ -720,6 +720,11 @@ def _kept(records: Iterable[Rollout], drop_reason: Callable[[dict], str | None],
             tally.skipped[reason] += 1
 
 
+class RunStopped(Exception):
+    """A reason, other than bad input, that a run stops that is not a bug (an input that changed
+    while being read, ...); the message says what happened."""
+
+
 class InternalError(Exception):
     """An exception this package did not expect while converting a record: a bug, not bad data.
 
@@ -751,7 +756,7 @@ def _blaming(last: list):
     the record read last (``last[0]``); bad input, I/O errors and lack of memory pass as they are."""
     try:
         yield
-    except (InvalidInput, OSError, MemoryError):
+    except (InvalidInput, RunStopped, OSError, MemoryError):
         raise
     except Exception as exc:
         where = f"{last[0].path}:{last[0].line}" if last[0] is not None else "before the first record"

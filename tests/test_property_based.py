@@ -84,6 +84,8 @@ def test_scripts_never_raise(tmp_path, body):
     for main, args in [(filter_main, ["--min_reward", "0.5", "--top-k", "1", "--dedupe"]),
                        (lambda argv: prepare_main("trl", argv), ["--algorithm", "sft"])]:
         argv = ["--input", str(path), "--output", str(out), *args]
+        for left in tmp_path.glob("out*"):  # hypothesis reuses tmp_path between examples
+            left.unlink()
         assert main(argv) in (0, 1)  # strict: written, or stopped at a named line
         if main([*argv, "--skip-invalid"]) == 1:  # nothing to write: nothing written
             assert not out.exists() and not out.with_name("out.manifest.json").exists()
@@ -96,6 +98,7 @@ def test_scripts_never_raise(tmp_path, body):
         else:  # what prepare writes, validate accepts
             assert len(written) == counts["rows_written"] and validate_file(out, "trl", "sft").problems == []
     report = tmp_path / "r.json"
+    report.unlink(missing_ok=True)
     if stats_main(["--input", str(path), "--skip-invalid", "--report", str(report), "--no-progress"]) == 0:
         assert json.loads(report.read_text())["counts"]["reconciles"]
     else:  # no record could be scored: nothing written
@@ -204,6 +207,8 @@ def test_scripts_survive_damaged_bytes(tmp_path, noise, seed):
     path = tmp_path / "damaged.jsonl"
     path.write_bytes(damaged)
     out = tmp_path / "out.jsonl"
+    for left in [*tmp_path.glob("out*"), tmp_path / "r.json"]:  # hypothesis reuses tmp_path between examples
+        left.unlink(missing_ok=True)
     if filter_main(["--input", str(path), "--output", str(out), "--top-k", "2", "--dedupe", "--skip-invalid"]) == 0:
         counts = json.loads(out.with_name("out.manifest.json").read_text())["counts"]
         assert counts["reconciles"] and counts["read"] == sum(1 for line in damaged.split(b"\n") if line.strip())

@@ -157,7 +157,7 @@ def test_validation_names_misaligned_token_columns(tmp_path):
                         "generation_log_probs must be given exactly where assistant_masks is 1"]
 
 
-def test_the_tokenizer_is_recorded_and_ids_from_another_vocabulary_are_skipped(tokenizer, tmp_path):
+def test_the_tokenizer_is_recorded_and_ids_from_another_vocabulary_are_skipped(tokenizer, tmp_path, capsys):
     tokenizer.save_pretrained(tmp_path / "tok")
     ours = run_prepare("trl", [TOKEN_SAMPLES], tmp_path / "ours.jsonl", "--tokenizer", str(tmp_path / "tok"))
     assert ours["run"]["tokenizer"] == {"name": str(tmp_path / "tok"), "vocab_size": len(tokenizer),
@@ -165,11 +165,14 @@ def test_the_tokenizer_is_recorded_and_ids_from_another_vocabulary_are_skipped(t
     assert ours["counts"]["rows_written"] == len(SERVED)
     if not (REAL_DATA / "competitive_coding_challenges.jsonl").exists():
         pytest.skip(f"no real rollouts at {REAL_DATA}")
-    qwen3 = run_prepare("trl", [REAL_DATA / "competitive_coding_challenges.jsonl"], tmp_path / "q.jsonl",
-                        "--tokenizer", str(tmp_path / "tok"))
-    assert qwen3["counts"]["rows_written"] == 0
-    assert list(qwen3["counts"]["skipped"]) == [f"a token id is not below the tokenizer's vocabulary size "
-                                                f"({len(tokenizer)}): the ids come from another tokenizer"]
+    output = tmp_path / "q.jsonl"
+    status = prepare_main("trl", ["--input", str(REAL_DATA / "competitive_coding_challenges.jsonl"), "--output",
+                                  str(output), "--algorithm", "sft-tokens", "--no-progress", "--tokenizer",
+                                  str(tmp_path / "tok")])
+    err = capsys.readouterr().err
+    assert status == 1 and not output.exists()  # no row to write: said, nothing written
+    assert (f"skipped 5: a token id is not below the tokenizer's vocabulary size ({len(tokenizer)}): the ids come "
+            f"from another tokenizer") in err
 
 
 @pytest.mark.skipif(not (REAL_DATA / "competitive_coding_challenges.jsonl").exists(), reason="no real rollouts")
@@ -189,10 +192,13 @@ def test_the_real_single_call_qwen3_ids_go_through(tmp_path):
 
 
 @pytest.mark.skipif(not (REAL_DATA / "hermes_math.jsonl").exists(), reason="no real rollouts")
-def test_real_files_without_ids_are_skipped_with_the_setting_that_records_them(tmp_path):
-    manifest = run_prepare("trl", [REAL_DATA / "hermes_math.jsonl", REAL_DATA / "math_with_judge.jsonl"],
-                           tmp_path / "none.jsonl", "--skip-invalid")
-    assert manifest["counts"]["skipped"] == {tokens.EMPTY_IDS: 5, tokens.NO_IDS: 5}
+def test_real_files_without_ids_are_skipped_with_the_setting_that_records_them(tmp_path, capsys):
+    output = tmp_path / "none.jsonl"
+    status = prepare_main("trl", ["--input", str(REAL_DATA / "hermes_math.jsonl"), str(REAL_DATA / "math_with_judge.jsonl"),
+                                  "--output", str(output), "--algorithm", "sft-tokens", "--no-progress", "--skip-invalid"])
+    err = capsys.readouterr().err
+    assert status == 1 and not output.exists()  # no row to write: said, nothing written
+    assert f"skipped 5: {tokens.EMPTY_IDS}" in err and f"skipped 5: {tokens.NO_IDS}" in err
     assert "return_token_id_information: true" in tokens.NO_IDS
 
 
