@@ -12,7 +12,8 @@ token-id fields), ``reward``, ``reward_components``, ``_ng_task_index`` /
 Four kinds of task, each with several rollouts of varied reward:
 
 * ``math``: single turn, reasoning then a ``\\boxed{}`` answer, checked against ``expected_answer``;
-* ``weather``: one tool call (``get_weather``), then an answer; ``reward_components``;
+* ``weather``: one tool call (``get_weather``), then an answer; ``reward_components``; the call
+  expected as ``expected_action``, in the shape ``single_step_tool_use_with_argument_comparison`` writes;
 * ``calculator``: several tool-call steps;
 * ``guess``: a multi-turn game where the environment speaks as the user.
 """
@@ -150,7 +151,8 @@ def _weather(rng, ids, task, rollouts):
         yield _record(ids, task, r, "weather_simple_agent", prompt, [WEATHER_TOOL], output,
                       round(0.8 * correct + 0.2 * fmt, 2),
                       reward_components={"correctness": correct, "format": fmt},
-                      expected_calls=[{"name": "get_weather", "arguments": {"city": city}}])
+                      expected_action={"type": "function_call", "name": "get_weather",
+                                       "arguments": orjson.dumps({"city": city}).decode()})
 
 
 def _calculator(rng, ids, task, rollouts):
