@@ -63,7 +63,9 @@ class RunDirective(SphinxDirective):
         language = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".jsonl": "json"}.get(Path(path).suffix, "text")
         file_block = nodes.literal_block(shown, shown, language=language, classes=["run-file"])
         self.set_source_info(file_block)
-        return [block, nodes.paragraph("", "", nodes.Text(f"{path}:"), classes=["run-file-name"]), file_block]
+        caption = nodes.paragraph("", "", nodes.Text("The "), nodes.literal(path, path),
+                                  nodes.Text(" that this command wrote:"), classes=["run-file-name"])
+        return [block, caption, file_block]
 
 
 def _clean_workdir(app, doctree) -> None:

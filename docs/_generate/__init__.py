@@ -1,10 +1,12 @@
 """Files the pages show that the code makes from the sample rollouts while the docs build.
 
 Each module in this folder defines ``generate(out: Path, samples: Path) -> None``, which
-writes files into ``out`` (``docs/_generated/``): a script's printed report, the first rows
-of a written dataset, a picture. Pages show them with ``literalinclude`` or ``image``, so
-every sample output on the site is what the code really printed, on the day it was built.
-``conf.py`` calls {func}`generate_all` before Sphinx reads the pages.
+writes files into ``out`` (``docs/_generated/``): the first rows of a written dataset, a
+table, a picture, or the report of a run on an input broken on purpose. Pages show them with
+``literalinclude``, ``include`` or ``image``, so every sample on the site is what the code
+really made, on the day it was built. (A command a page shows, with what it printed, is a
+``{run}`` block instead: see ``docs/_ext/run_directive.py``.) ``conf.py`` calls
+{func}`generate_all` before Sphinx reads the pages.
 """
 
 from __future__ import annotations
