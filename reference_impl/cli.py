@@ -4,7 +4,7 @@ Every script follows one policy for bad input: strict by default (the first malf
 line stops the run with ``file:line: reason``, exit status 1, nothing written), and
 ``--skip-invalid`` to write the valid records and reject the rest, each with its reason,
 into a rejects file beside the output. Flags are spelled with dashes; the underscore
-spellings of the seed pages (``--min_reward``) work too.
+spellings (``--min_reward``) work too.
 """
 
 from __future__ import annotations

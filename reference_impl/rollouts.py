@@ -1,6 +1,6 @@
 """Stream NeMo Gym rollout records from JSONL files, one record at a time.
 
-`ng_collect_rollouts` writes one JSON object per line. This module reads such files
+NeMo Gym's ``gym eval run`` (``ng_collect_rollouts`` before 0.7) writes one JSON object per line. This module reads such files
 (plain or gzip-compressed) line by line, so a file of any size is never held in memory,
 and turns every line that is not a usable record into a {class}`RolloutError` that names
 the file, the line and what is wrong.
@@ -81,7 +81,7 @@ class Rollout:
     Attributes:
         path: the file the record was read from.
         line: its 1-based line number.
-        record: the JSON object, as written by ``ng_collect_rollouts``.
+        record: the JSON object, as NeMo Gym wrote it.
     """
 
     path: str
@@ -331,8 +331,8 @@ def _lines_in(handle: BinaryIO, start: int, end: int) -> Iterator[bytes]:
 def trajectory_items(record: dict) -> list[dict]:
     """The trajectory of a rollout: ``response.output``.
 
-    The seed pages show a top-level ``output``; real records written by
-    ``ng_collect_rollouts`` keep it in ``response.output``. Both are accepted; the
+    Real records keep it in ``response.output``; code that reads a top-level
+    ``output`` gets nothing from them. A top-level ``output`` is accepted too; the
     real one wins.
 
     Args:
@@ -343,7 +343,7 @@ def trajectory_items(record: dict) -> list[dict]:
 
     >>> trajectory_items({"response": {"output": [{"type": "message"}]}})
     [{'type': 'message'}]
-    >>> trajectory_items({"output": [{"type": "message"}]})  # the seed pages' shape
+    >>> trajectory_items({"output": [{"type": "message"}]})  # a top-level output
     [{'type': 'message'}]
     """
     response = record.get("response")

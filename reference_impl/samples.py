@@ -1,4 +1,4 @@
-"""Sample rollouts in the shapes ``ng_collect_rollouts`` writes, made here, offline and seeded.
+"""Sample rollouts in the shapes NeMo Gym's ``gym eval run`` writes, made here, offline and seeded.
 
 The guide, the scripts' examples and the end-to-end demo run on these, so that anyone who
 clones the project can follow it without a NeMo Gym deployment. The records copy the
@@ -200,7 +200,7 @@ KINDS = (_math, _weather, _calculator, _guess)
 def sample_rollouts(tasks_per_kind: int = 3, rollouts_per_task: int = 4, seed: int = 0) -> Iterator[dict]:
     """Sample rollout records, the same for the same arguments.
 
-    The records come in completion order, as ``ng_collect_rollouts`` writes them: the
+    The records come in completion order, as ``gym eval run`` writes them: the
     rollouts of one task are interleaved with other tasks'. One record is a masked
     sample (``mask_sample: true``, as an infrastructure failure is flagged).
 

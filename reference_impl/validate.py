@@ -1,7 +1,7 @@
 """Validate training data against the format it claims to be, row by row.
 
-The seed's "Data Quality Validation" snippet, done properly: for every target and
-algorithm that the format writers produce (JSONL or parquet), check the required fields
+For every target and algorithm that the format writers produce (JSONL or parquet), check
+the required fields
 and their types, empty values, the order of roles (a tool result answers a call of the
 assistant turn before it, by ``tool_call_id``; SFT ends with the assistant), pairs that do
 not differ, ranks, labels and margins, NaN and infinity, and duplicate rows. Each problem

@@ -8,8 +8,8 @@ A mapping names each output column and where its value comes from::
       score: reward
       answer: field:expected_answer  # any top-level field of the record
 
-The sources are listed in {data}`SOURCES`. This is the seed page's field-mapping table
-made executable: ``responses_create_params.input`` is the prompt, ``response.output`` the
+The sources are listed in {data}`SOURCES`. This is the field-mapping table
+of the guide made executable: ``responses_create_params.input`` is the prompt, ``response.output`` the
 trajectory, ``reward`` the verifier's score.
 """
 
