@@ -118,9 +118,12 @@ def test_fewer_rows_than_a_batch_is_refused_with_the_fix(tmp_path):
 
 def test_batch_checks_read_the_examples_parallel_layout():
     dpo = merge_with_override(example("dpo"), {"policy": {"train_global_batch_size": 12}})
-    assert batch_problems(dpo, "dpo", rows=100, gpus=8)[0].startswith(
-        "policy.train_global_batch_size = 12 must be a multiple of data-parallel size 8 times "
-        "policy.train_micro_batch_size 2")
+    assert batch_problems(dpo, "dpo", rows=100, gpus=8) == [
+        "policy.train_global_batch_size = 12 must be a multiple of 16 (data-parallel size 8 times "
+        "policy.train_micro_batch_size 2; DPO asserts no partial training batch): pass --batch-size 16"]
+    assert batch_problems(dpo, "dpo", rows=10, gpus=8)[0].endswith(
+        "A step needs a multiple of 16 rows (data-parallel size 8 times policy.train_micro_batch_size 2; DPO asserts "
+        "no partial training batch): prepare more, or use fewer GPUs")
     assert batch_problems(merge_with_override(example("dpo"), {"policy": {"train_global_batch_size": 16}}),
                           "dpo", rows=100, gpus=8) == []
     grpo = merge_with_override(example("grpo"), {"grpo": {"num_prompts_per_step": 8}})

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 __all__ = ["LaunchError", "guarded", "missing_modules", "TRAIN_EXTRA", "reward_file", "shell_line", "gpu_count",
-           "check_prepared", "empty_data_fix", "launch_or_explain", "stamped", "why_keep"]
+           "check_prepared", "empty_data_fix", "launch_or_explain", "stamped", "why_keep",
+           "batch_problems_for"]
 
 TRAIN_EXTRA = "pip install -e '.[train]'  (from the project's folder: torch, trl, transformers, datasets, accelerate)"
 """How to install what training with TRL needs (``pyproject.toml``'s ``train`` extra)."""
@@ -195,3 +196,40 @@ def why_keep(path: str | Path, prog: str) -> str | None:
     if hashlib.sha256(rest.encode()).hexdigest() != match.group(1):
         return f"it was edited after {prog} wrote it"
     return None
+
+
+def batch_problems_for(path: str, rows: int, key: str, batch: int, dropped: str, *, multiple: int = 1,
+                       why_multiple: str = "", unit: str = "rows") -> list[str]:
+    """What cannot work when a trainer takes ``batch`` rows (its setting ``key``) a step from a
+    file of ``rows`` rows, each with the ``--batch-size`` that fixes it.
+
+    Args:
+        path: the data file, for the messages.
+        rows: its rows.
+        key: the trainer's setting, as the trainer names it.
+        batch: its value.
+        dropped: what the trainer does with fewer rows than a batch (with the source that says so).
+        multiple: what ``batch`` must be a multiple of (the data-parallel ranks).
+        why_multiple: the trainer's check that requires it.
+        unit: what one of the ``batch`` is (``rows``, ``prompts``).
+
+    >>> batch_problems_for("d.jsonl", 10, "data.train_batch_size", 256, "no step would run")
+    ['d.jsonl has 10 rows, fewer than data.train_batch_size = 256: no step would run. Pass --batch-size 10 or less (rows per step), or prepare more data']
+    >>> batch_problems_for("d.jsonl", 100, "--train.batch_size", 12, "", multiple=8, why_multiple="one share per GPU")
+    ['--train.batch_size = 12 must be a multiple of 8 (one share per GPU): pass --batch-size 8']
+    >>> batch_problems_for("d.jsonl", 5, "--train.batch_size", 128, "none would run", multiple=8, why_multiple="one share per GPU")[0][-102:]
+    'none would run. A step needs a multiple of 8 rows (one share per GPU): prepare more, or use fewer GPUs'
+    """
+    fits = rows - rows % multiple
+    if rows < batch:
+        if multiple == 1:
+            fix = f"Pass --batch-size {rows} or less ({unit} per step), or prepare more data"
+        elif fits:
+            fix = f"Pass --batch-size {fits} ({unit} per step, a multiple of {multiple}: {why_multiple}), or prepare more data"
+        else:
+            fix = f"A step needs a multiple of {multiple} {unit} ({why_multiple}): prepare more, or use fewer GPUs"
+        return [f"{path} has {rows} rows, fewer than {key} = {batch}: {dropped}. {fix}"]
+    if batch % multiple:
+        return [f"{key} = {batch} must be a multiple of {multiple} ({why_multiple}): pass --batch-size "
+                f"{max(batch - batch % multiple, multiple)}"]
+    return []

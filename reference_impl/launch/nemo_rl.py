@@ -389,35 +389,27 @@ def batch_problems(config: dict, algorithm: str, rows: int, gpus: int, *, path: 
     >>> batch_problems({"policy": {"train_global_batch_size": 32}}, "sft", 12, 8, path="sft.jsonl")[0][:98]
     'sft.jsonl has 12 rows, fewer than policy.train_global_batch_size = 32: NeMo RL drops an incomplete'
     """
+    from .common import batch_problems_for
+
     recipe = RECIPES[algorithm]
     batch = _int(config, recipe.batch_key) or recipe.example_batch
-    problems = []
-    unit = "prompts" if algorithm == "grpo" else "rows"
-    if rows < batch:
-        problems.append(f"{path} has {rows} rows, fewer than {recipe.batch_key} = {batch}: NeMo RL drops an "
-                        f"incomplete batch (drop_last=True), so no step would run. Pass --batch-size {rows} or less "
-                        f"({unit} per step), or prepare more data")
     dp = data_parallel_size(config, gpus)
-    if dp is None:
-        return problems
-    if algorithm == "dpo":
+    multiple, why = 1, ""
+    if dp is not None and algorithm == "dpo":
         micro = _int(config, "policy.train_micro_batch_size") or 1
-        if batch % (dp * micro):
-            problems.append(f"{recipe.batch_key} = {batch} must be a multiple of data-parallel size {dp} times "
-                            f"policy.train_micro_batch_size {micro} (DPO asserts no partial training batch): "
-                            f"pass --batch-size {_multiple_at_most(rows if rows < batch else batch, dp * micro)}")
-    if algorithm == "grpo":
+        multiple = dp * micro
+        why = (f"data-parallel size {dp} times policy.train_micro_batch_size {micro}; "
+               "DPO asserts no partial training batch")
+    problems = batch_problems_for(path, rows, recipe.batch_key, batch,
+                                  "NeMo RL drops an incomplete batch (drop_last=True), so no step would run",
+                                  multiple=multiple, why_multiple=why,
+                                  unit="prompts" if algorithm == "grpo" else "rows")
+    if dp is not None and algorithm == "grpo":
         generations = _int(config, "grpo.num_generations_per_prompt") or 1
         if (batch * generations) % dp:
             problems.append(f"{recipe.batch_key} = {batch} times grpo.num_generations_per_prompt {generations} must be "
                             f"a multiple of the data-parallel size {dp} (grpo.py asserts it)")
     return problems
-
-
-def _multiple_at_most(limit: int, step: int) -> str:
-    """The largest multiple of ``step`` not above ``limit``, or what to do when there is none."""
-    best = limit - limit % step
-    return str(best) if best else f"{step} (and prepare at least {step} rows, or use fewer GPUs)"
 
 
 def agents_of(path: str | Path) -> Counter:
