@@ -1,5 +1,6 @@
 """train_verl.py and train_openrlhf.py: the prepared file and the batch are checked before the command is printed,
-each refusal says the fix, nothing is written, and an unexpected exception is an internal error, not a data problem."""
+each refusal says the fix, nothing is written, and an unexpected exception is an internal error, not a data problem;
+train_trl.py without its packages names the install command."""
 
 import subprocess
 import sys
@@ -86,3 +87,18 @@ def test_verl_mini_batch_and_openrlhf_micro_batches_fit_the_gpus():
     assert command[command.index("--rollout.micro_batch_size") + 1] == "1"  # 8 samples // 1 >= 8 GPUs, as asserted
     assert openrlhf.batch_problems("d", 100, "sft", 12, gpus=8) == [
         "--train.batch_size = 12 must be a multiple of 8 (an equal share for each of the 8 GPUs): pass --batch-size 8"]
+
+
+def test_train_trl_without_its_packages_gives_the_install_command(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    from reference_impl.train import trl as train_trl
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("trl", "accelerate")
+                        else real_find_spec(name, *a))
+    (tmp_path / "c.yaml").write_text("data: {train_path: x.jsonl}\nmodel: {name: m}\ntraining: {algorithm: sft}\n")
+    assert train_trl.main(["--config", str(tmp_path / "c.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "error: train_trl.py needs trl, accelerate, not installed here: pip install -e '.[train]'" in err
+    assert "Traceback" not in err
