@@ -450,7 +450,11 @@ def agents_defined(config: dict) -> set[str]:
 
 
 def served_agents(config_paths: list[str], roots: list[Path]) -> tuple[set[str], list[str]]:
-    """The agents the Gym configs define (following their own ``config_paths``), and the paths not found."""
+    """The agents the Gym configs define (following their own ``config_paths``), and the paths not found.
+
+    Raises:
+        reference_impl.launch.common.LaunchError: a config that is not valid YAML.
+    """
     import yaml
 
     served: set[str] = set()
@@ -468,7 +472,9 @@ def served_agents(config_paths: list[str], roots: list[Path]) -> tuple[set[str],
         try:
             loaded = yaml.safe_load(found.read_text())
         except yaml.YAMLError as exc:
-            raise ValueError(f"{found}: not valid YAML ({exc})") from None
+            from .common import LaunchError
+
+            raise LaunchError(f"{found}: the Gym config is not valid YAML ({exc})") from None
         if isinstance(loaded, dict):
             served |= agents_defined(loaded)
             queue += [str(p) for p in loaded.get("config_paths") or []]
