@@ -154,6 +154,10 @@ def bad_data(workdir):
     (lambda c: c["data"].update(train_path="grpo.jsonl") or c["training"].update(
         algorithm="grpo", reward_funcs=["reference_impl.rewards.trl_math_reward"], num_generations=3),
      "TRL's GRPOConfig rejects these settings: generation_batch_size (2) must be divisible by num_generations (3)"),
+    (lambda c: c["data"].update(train_path="grpo.jsonl") or c["training"].update(
+        algorithm="grpo", reward_funcs=["reference_impl.rewards.trl_math_reward"], num_generations=2,
+        per_device_train_batch_size=32),  # TRL would report "trained 0 steps"
+     "a GRPO generation takes generation_batch_size 32 / num_generations 2 = 16 prompts"),
 ])
 def test_a_wrong_key_value_or_data_file_is_named_before_loading(workdir, change, message):
     bad_data(workdir)

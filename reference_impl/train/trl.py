@@ -185,13 +185,31 @@ def _ground_truth_problems(path: Path, reward_funcs: list[str]) -> list[str]:
 
 def check_trl_arguments(config: dict, base: Path = Path(".")) -> list[str]:
     """What TRL's own config class rejects in the arguments {func}`train` would pass (its
-    ``__post_init__`` checks, such as GRPO's batch against ``num_generations``); loads no model."""
+    ``__post_init__`` checks, such as GRPO's batch against ``num_generations``), and for GRPO,
+    a batch that needs more prompts than the file has; loads no model.
+
+    TRL's GRPO sampler takes ``generation_batch_size / num_generations`` distinct prompts a
+    generation and drops an incomplete batch (``RepeatSampler`` in ``trl/trainer/utils.py``):
+    with fewer prompts than that, no step runs.
+    """
+    from ..validate import iter_rows
+
     training = config["training"]
+    name = ALGORITHMS[training["algorithm"]][0]
     try:
-        _config_class(training["algorithm"])(**_machine_arguments(training, base))
+        args = _config_class(training["algorithm"])(**_machine_arguments(training, base))
     except (ValueError, TypeError) as exc:
-        return [f"training: TRL's {ALGORITHMS[training['algorithm']][0]} rejects these settings: {exc}"]
-    return []
+        return [f"training: TRL's {name} rejects these settings: {exc}"]
+    if training["algorithm"] != "grpo":
+        return []
+    path = _beside(base, config["data"]["train_path"])
+    prompts = sum(1 for _, row, _ in iter_rows(path) if row is not None)
+    needed = args.generation_batch_size // args.num_generations
+    if prompts >= needed:
+        return []
+    return [f"training: a GRPO generation takes generation_batch_size {args.generation_batch_size} / num_generations "
+            f"{args.num_generations} = {needed} prompts, and {path} has {prompts}: TRL drops an incomplete batch, so "
+            f"no step would run. Lower per_device_train_batch_size (or steps_per_generation) or raise num_generations"]
 
 
 def _machine_arguments(training: dict, base: Path) -> dict:
