@@ -220,13 +220,15 @@ def extract_tool_calls(completion) -> list[dict]:
             if isinstance(call, dict):
                 calls.append({"name": call.get("name"), "arguments": _arguments(call.get("arguments", {}))})
         return calls
-    for message in completion or []:
-        if message.get("role") != "assistant":
+    for message in completion if isinstance(completion, list) else []:
+        if not isinstance(message, dict) or message.get("role") != "assistant":
             continue
         for call in message.get("tool_calls") or []:
-            function = call.get("function", call)
-            calls.append({"name": function.get("name"), "arguments": _arguments(function.get("arguments", {}))})
-        calls.extend(extract_tool_calls(message.get("content") or ""))
+            function = call.get("function") if isinstance(call, dict) and isinstance(call.get("function"), dict) else call
+            if isinstance(function, dict):
+                calls.append({"name": function.get("name"), "arguments": _arguments(function.get("arguments", {}))})
+        if isinstance(message.get("content"), str):
+            calls.extend(extract_tool_calls(message["content"]))
     return calls
 
 
@@ -331,7 +333,9 @@ def completion_text(completion) -> str:
     """
     if isinstance(completion, str):
         return completion
-    return "\n".join(m.get("content") or "" for m in completion or [] if isinstance(m, dict)
+    if not isinstance(completion, list):
+        return ""
+    return "\n".join(m.get("content") or "" for m in completion if isinstance(m, dict)
                      and m.get("role") == "assistant" and isinstance(m.get("content") or "", str))
 
 

@@ -4,6 +4,8 @@ import importlib.util
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from paths import REAL_DATA, REAL_FILES, ROOT
 
 from reference_impl import rewards
@@ -155,3 +157,26 @@ def test_rewards_load_standalone_by_file_path():
     spec.loader.exec_module(module)
     assert module.GROUND_TRUTH_FIELDS == rewards.GROUND_TRUTH_FIELDS
     assert module.compute_score("x", "\\boxed{4}", '{"type": "message", "content": "hi"}') == 1.0
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                           max_leaves=10)
+completions_st = st.one_of(st.text(max_size=60), st.lists(st.one_of(json_values, st.fixed_dictionaries(
+    {"role": st.sampled_from(["assistant", "user"]), "content": json_values, "tool_calls": json_values})), max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(completions_st, st.sampled_from(GROUND_TRUTH_FIELDS + ("other",)), json_values),
+                min_size=1, max_size=4))
+def test_no_reward_raises_on_any_completion_or_ground_truth(rows):
+    completions = [c for c, _, _ in rows]
+    columns = {}
+    for i, (_, field, value) in enumerate(rows):
+        columns.setdefault(field, [None] * len(rows))[i] = value
+    for reward in (trl_math_reward, trl_tool_call_reward):
+        scores = reward(completions, **columns)
+        assert len(scores) == len(rows) and all(s is None or 0.0 <= s <= 1.0 for s in scores)
+    for completion, _, value in rows:
+        text = completion if isinstance(completion, str) else str(completion)
+        assert 0.0 <= compute_score("x", text, value) <= 1.0
