@@ -143,6 +143,8 @@ def bad_data(workdir):
     (lambda c: c["training"].update(algorithm="ppo"), "training.algorithm is 'ppo': use one of sft, dpo, kto, grpo"),
     (lambda c: c["data"].update(train_path="missing.jsonl"), "data.train_path: missing.jsonl does not exist (looked for /"),
     (lambda c: c["model"].update(name="./no-such-model"), "model.name: no folder ./no-such-model (looked for /"),
+    (lambda c: c["data"].update(eval_path="nope.jsonl"), "data.eval_path: nope.jsonl does not exist (looked for /"),
+    (lambda c: c["data"].update(eval_path="dpo.jsonl"), "dpo.jsonl: no row has messages, which trl sft reads"),
     (lambda c: c["training"].update(algorithm="grpo"), "training.reward_funcs: GRPO needs at least one"),
     # data checks, before any model loads
     (lambda c: c["data"].update(train_path="empty.jsonl") or c["training"].update(algorithm="dpo"),
