@@ -86,7 +86,7 @@ def test_grpo_with_the_math_verifier(tiny, unique, tmp_path):
 
     def reward(completions, expected_answer, **kwargs):
         seen.extend(expected_answer)
-        return trl_math_reward(completions, expected_answer)
+        return trl_math_reward(completions, expected_answer=expected_answer)
 
     reward.__name__ = "math_reward"
     trainer = GRPOTrainer(model=tiny, reward_funcs=[reward], train_dataset=data,

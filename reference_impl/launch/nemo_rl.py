@@ -28,6 +28,7 @@ import copy
 import importlib.util
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,12 @@ __all__ = [
     "merge_with_override",
     "check_config",
     "check_data",
+    "batch_problems",
+    "data_parallel_size",
+    "agents_of",
+    "agents_defined",
+    "served_agents",
+    "agent_problems",
     "launch_command",
     "why_not_runnable",
 ]
@@ -59,11 +66,15 @@ class Recipe:
     dataset_name: str
     processor: str | None
     section: str  # the algorithm's own config section (sft, dpo, grpo)
+    batch_key: str  # the rows one training step takes from the dataloader
+    example_batch: int  # its value in the example config
 
 
 RECIPES = {
-    "sft": Recipe("sft", "examples/configs/sft.yaml", "examples/run_sft.py", "openai_format", "sft_processor", "sft"),
-    "dpo": Recipe("dpo", "examples/configs/dpo.yaml", "examples/run_dpo.py", "PreferenceDataset", None, "dpo"),
+    "sft": Recipe("sft", "examples/configs/sft.yaml", "examples/run_sft.py", "openai_format", "sft_processor", "sft",
+                  "policy.train_global_batch_size", 32),
+    "dpo": Recipe("dpo", "examples/configs/dpo.yaml", "examples/run_dpo.py", "PreferenceDataset", None, "dpo",
+                  "policy.train_global_batch_size", 128),
     "grpo": Recipe(
         "grpo",
         "examples/nemo_gym/grpo_workplace_assistant_nemotron_nano_v2_9b.yaml",
@@ -71,6 +82,8 @@ RECIPES = {
         "NemoGymDataset",
         "nemo_gym_data_processor",
         "grpo",
+        "grpo.num_prompts_per_step",
+        64,
     ),
 }
 
@@ -114,6 +127,7 @@ def build_config(
     num_nodes: int = 1,
     max_seq_length: int = 4096,
     gym_config_paths: tuple[str, ...] = (),
+    batch_size: int | None = None,
 ) -> dict:
     """The NeMo RL config for prepared data: inherit the example, override what the data needs.
 
@@ -128,6 +142,7 @@ def build_config(
         num_nodes: ``cluster.num_nodes``.
         max_seq_length: ``policy.max_total_sequence_length``.
         gym_config_paths: GRPO: the NeMo Gym resources-server configs to start.
+        batch_size: the rows a step takes (the recipe's ``batch_key``); the example's when not given.
 
     Returns:
         The config, a dict ready for YAML.
@@ -151,6 +166,9 @@ def build_config(
         "logger": {"log_dir": f"{output_dir}/logs", "wandb_enabled": False, "tensorboard_enabled": True},
         "cluster": {"gpus_per_node": gpus_per_node, "num_nodes": num_nodes},
     }
+    if batch_size is not None:
+        section, key = recipe.batch_key.split(".")
+        config.setdefault(section, {})[key] = batch_size
     if algorithm == "grpo":
         config["env"] = {
             "should_use_nemo_gym": True,
@@ -323,6 +341,187 @@ def _row_problem(row, algorithm: str) -> str | None:
     return None
 
 
+def _int(config: dict, dotted: str) -> int | None:
+    value = _get(config, dotted)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def data_parallel_size(config: dict, gpus: int) -> int | None:
+    """The data-parallel size the policy trains with: the GPUs over its tensor, context (and,
+    with Megatron, pipeline) parallel sizes; ``None`` when the config does not say.
+
+    >>> data_parallel_size({"policy": {"dtensor_cfg": {"enabled": True, "tensor_parallel_size": 2,
+    ...                                                "context_parallel_size": 1}}}, 8)
+    4
+    """
+    if _get(config, "policy.dtensor_cfg.enabled") is True:
+        keys = ("policy.dtensor_cfg.tensor_parallel_size", "policy.dtensor_cfg.context_parallel_size")
+    elif _get(config, "policy.megatron_cfg.enabled") is True:
+        keys = ("policy.megatron_cfg.tensor_model_parallel_size", "policy.megatron_cfg.pipeline_model_parallel_size",
+                "policy.megatron_cfg.context_parallel_size")
+    else:
+        return None
+    sizes = [_int(config, key) for key in keys]
+    if any(size is None or size < 1 for size in sizes):
+        return None
+    model_parallel = 1
+    for size in sizes:
+        model_parallel *= size
+    return gpus // model_parallel if gpus % model_parallel == 0 else None
+
+
+def batch_problems(config: dict, algorithm: str, rows: int, gpus: int, *, path: str = "the data") -> list[str]:
+    """What in the batch settings cannot work with ``rows`` rows, each with the fix.
+
+    NeMo RL's training dataloader drops an incomplete batch (``drop_last=True`` in
+    ``nemo_rl/algorithms/{sft,dpo,grpo}.py``), so fewer rows than a batch train nothing.
+    DPO asserts that a training batch splits evenly over data-parallel ranks and micro
+    batches (``dpo.py``: "Partial batches should only happen during validation"); GRPO
+    that its rollouts per step split over data-parallel ranks (``grpo.py``).
+
+    Args:
+        config: the merged config (the example's values where ours sets none).
+        algorithm: ``sft``, ``dpo`` or ``grpo``.
+        rows: the training file's rows.
+        gpus: ``cluster.gpus_per_node`` times ``cluster.num_nodes``.
+        path: the training file, for the messages.
+
+    >>> batch_problems({"policy": {"train_global_batch_size": 32}}, "sft", 12, 8, path="sft.jsonl")[0][:98]
+    'sft.jsonl has 12 rows, fewer than policy.train_global_batch_size = 32: NeMo RL drops an incomplete'
+    """
+    from .common import batch_problems_for
+
+    recipe = RECIPES[algorithm]
+    batch = _int(config, recipe.batch_key) or recipe.example_batch
+    dp = data_parallel_size(config, gpus)
+    multiple, why = 1, ""
+    if dp is not None and algorithm == "dpo":
+        micro = _int(config, "policy.train_micro_batch_size") or 1
+        multiple = dp * micro
+        why = (f"data-parallel size {dp} times policy.train_micro_batch_size {micro}; "
+               "DPO asserts no partial training batch")
+    problems = batch_problems_for(path, rows, recipe.batch_key, batch,
+                                  "NeMo RL drops an incomplete batch (drop_last=True), so no step would run",
+                                  multiple=multiple, why_multiple=why,
+                                  unit="prompts" if algorithm == "grpo" else "rows")
+    if dp is not None and algorithm == "grpo":
+        generations = _int(config, "grpo.num_generations_per_prompt") or 1
+        if (batch * generations) % dp:
+            problems.append(f"{recipe.batch_key} = {batch} times grpo.num_generations_per_prompt {generations} must be "
+                            f"a multiple of the data-parallel size {dp} (grpo.py asserts it)")
+    return problems
+
+
+def agents_of(path: str | Path) -> Counter:
+    """How many rows of a prepared GRPO file name each agent (``agent_ref.name``), the
+    agent NeMo RL sends each row to (``nemo_rl/environments/nemo_gym.py::run_rollouts``)."""
+    from ..validate import iter_rows
+
+    counts: Counter = Counter()
+    for _, row, _ in iter_rows(path):
+        agent = row.get("agent_ref") if isinstance(row, dict) else None
+        if isinstance(agent, dict) and isinstance(agent.get("name"), str):
+            counts[agent["name"]] += 1
+    return counts
+
+
+def gym_roots(nemo_rl_dir: str | Path, gym_dir: str | Path | None = None) -> list[Path]:
+    """Where a Gym config path is looked for, in order: ``--gym_dir``, the NeMo Gym inside the
+    NeMo RL checkout (``3rdparty/Gym-workspace/Gym``), the working folder (NeMo Gym resolves
+    ``config_paths`` against its install root and the working folder: ``global_config.py``)."""
+    roots = [Path(gym_dir)] if gym_dir else []
+    return roots + [Path(nemo_rl_dir) / "3rdparty" / "Gym-workspace" / "Gym", Path.cwd()]
+
+
+def _gym_file(config_path: str, roots: list[Path]) -> Path | None:
+    path = Path(config_path)
+    if path.is_absolute():
+        return path if path.is_file() else None
+    return next((root / path for root in roots if (root / path).is_file()), None)
+
+
+def agents_defined(config: dict) -> set[str]:
+    """The agents a NeMo Gym config defines: its top-level entries with ``responses_api_agents``.
+
+    >>> sorted(agents_defined({"math": {"resources_servers": {}}, "math_agent": {"responses_api_agents": {}}}))
+    ['math_agent']
+    """
+    return {name for name, value in config.items() if isinstance(value, dict) and "responses_api_agents" in value}
+
+
+def served_agents(config_paths: list[str], roots: list[Path]) -> tuple[set[str], list[str]]:
+    """The agents the Gym configs define (following their own ``config_paths``), and the paths not found.
+
+    Raises:
+        reference_impl.launch.common.LaunchError: a config that is not valid YAML.
+    """
+    import yaml
+
+    served: set[str] = set()
+    missing: list[str] = []
+    queue, seen = list(config_paths), set()
+    while queue:
+        entry = str(queue.pop(0))
+        if entry in seen:
+            continue
+        seen.add(entry)
+        found = _gym_file(entry, roots)
+        if found is None:
+            missing.append(entry)
+            continue
+        try:
+            loaded = yaml.safe_load(found.read_text())
+        except yaml.YAMLError as exc:
+            from .common import LaunchError
+
+            raise LaunchError(f"{found}: the Gym config is not valid YAML ({exc})") from None
+        if isinstance(loaded, dict):
+            served |= agents_defined(loaded)
+            queue += [str(p) for p in loaded.get("config_paths") or []]
+    return served, missing
+
+
+def config_defining(agent: str, roots: list[Path]) -> str | None:
+    """The resources-server config (relative to its Gym root) that defines ``agent``, if a Gym checkout is here."""
+    import yaml
+
+    for root in roots:
+        for path in sorted(root.glob("resources_servers/*/configs/*.yaml")):
+            text = path.read_text(errors="replace")
+            if f"{agent}:" not in text:
+                continue
+            try:
+                loaded = yaml.safe_load(text)
+            except yaml.YAMLError:
+                continue
+            if isinstance(loaded, dict) and agent in agents_defined(loaded):
+                return str(path.relative_to(root))
+    return None
+
+
+def agent_problems(agents: Counter, config_paths: list[str], roots: list[Path], path: str = "the data") -> tuple[list[str], str]:
+    """Whether the Gym configs serve every agent the rows name: the problems, and a note for the report.
+
+    When a config file cannot be found here (no NeMo Gym checkout), nothing is checked and
+    the note says so.
+    """
+    listing = ", ".join(f"{name} ({count})" for name, count in sorted(agents.items()))
+    served, missing = served_agents(config_paths, roots)
+    if missing:
+        return [], (f"{path}: rows for {len(agents)} agents: {listing}; not checked against the Gym configs "
+                    f"({', '.join(missing)} not found here; pass --gym-dir, a NeMo Gym checkout, to check)")
+    unserved = sorted(set(agents) - served)
+    if not unserved:
+        return [], f"{path}: rows for {len(agents)} agents, each served by the Gym configs: {listing}"
+    fixes = []
+    for agent in unserved:
+        defining = config_defining(agent, roots)
+        fixes.append(f"{agent} ({agents[agent]} rows): " + (f"--gym-config {defining}" if defining else
+                     "no config here defines it; pass --gym-config with the one that does"))
+    return [f"{path} names agents that no Gym config given serves (NeMo RL sends each row to the agent its "
+            "agent_ref names):\n  " + "\n  ".join(fixes)], listing
+
+
 def launch_command(config_path: str | Path, algorithm: str) -> list[str]:
     """The command that trains, run from the NeMo RL checkout.
 
@@ -378,6 +577,14 @@ def parse_args(argv=None):
     parser.add_argument(*flag("gym_config"), dest="gym_config", action="append", default=[],
                         help="GRPO: a NeMo Gym resources-server config, e.g. "
                              "resources_servers/math_with_judge/configs/math_with_judge.yaml (repeatable)")
+    parser.add_argument(*flag("gym_dir"), dest="gym_dir",
+                        help="GRPO: a NeMo Gym checkout, to check that its configs serve every agent the rows name "
+                             "(default: the one inside --nemo_rl_dir, then the working folder)")
+    parser.add_argument(*flag("batch_size"), dest="batch_size", type=int,
+                        help="rows per training step: policy.train_global_batch_size (SFT, DPO) or "
+                             "grpo.num_prompts_per_step (GRPO); default: the example config's")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --config even if it was edited after this script wrote it")
     parser.add_argument(*flag("dry_run"), dest="dry_run", action="store_true", help="write and check, never launch")
     return parser.parse_args(argv)
 
@@ -392,46 +599,82 @@ def load_example(nemo_rl_dir: str | Path, algorithm: str) -> dict | None:
     return yaml.safe_load(path.read_text())
 
 
+PROG = "train_nemo_rl.py"
+
+
 def main(argv=None) -> int:
-    """``train_nemo_rl.py``: write and check the config, then launch or explain."""
+    """``train_nemo_rl.py``: check the data, write and check the config, then launch or explain.
+
+    Exit status 1 with ``error: ...`` for what the user can fix, 2 with ``internal error: ...``
+    for anything unexpected (see {func}`reference_impl.launch.common.guarded`).
+    """
     from ..cli import quiet_broken_pipe
+    from .common import guarded
 
     quiet_broken_pipe()
+    args = parse_args(argv)
+    return guarded(PROG, lambda: _run(args))
+
+
+def _rows(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _run(args) -> int:
     import subprocess
 
     import yaml
 
-    from ..cli import fail
     from ..io import AtomicWriter, same_file
+    from .common import LaunchError, empty_data_fix, shell_line, stamped, why_keep
 
-    args = parse_args(argv)
     data = Path(args.data_path)
     if not data.is_file():
-        return fail(f"{data}: no such file (write it with prepare_for_nemo_rl.py)")
+        raise LaunchError(f"{data}: no such file (write it with prepare_for_nemo_rl.py)")
+    rows = _rows(data)
+    if rows == 0:
+        raise LaunchError(f"{data} has no rows, nothing to train on: {empty_data_fix('nemo_rl', args.algorithm)}")
     problems = check_data(data, args.algorithm)
     if args.val_data_path:
         problems += check_data(args.val_data_path, args.algorithm)
     if problems:
-        return fail(f"the data is not NeMo RL {args.algorithm} data:\n" + "\n".join(problems[:20]))
+        raise LaunchError(f"the data is not NeMo RL {args.algorithm} data:\n" + "\n".join(problems[:20]))
     if same_file(args.config, data):
-        return fail(f"refusing to write the config over the data file {data}")
+        raise LaunchError(f"refusing to write the config over the data file {data}")
+    command = launch_command(args.config, args.algorithm)
+    kept = None if args.overwrite else why_keep(args.config, PROG)
+    if kept:
+        raise LaunchError(
+            f"{args.config} exists and {kept}: not overwriting it.\n"
+            f"  To launch it as it is, from {args.nemo_rl_dir}: {shell_line(command)}\n"
+            f"  To replace it with the config for these arguments: add --overwrite (or name another --config)")
     config = build_config(
         args.algorithm, data, args.model, val_data_path=args.val_data_path, nemo_rl_dir=args.nemo_rl_dir,
         output_dir=args.output_dir, gpus_per_node=args.gpus_per_node, num_nodes=args.num_nodes,
-        max_seq_length=args.max_seq_length, gym_config_paths=tuple(args.gym_config),
+        max_seq_length=args.max_seq_length, gym_config_paths=tuple(args.gym_config), batch_size=args.batch_size,
     )
     example = load_example(args.nemo_rl_dir, args.algorithm)
     merged = merge_with_override(example or {}, {k: v for k, v in config.items() if k != "defaults"})
     problems = check_config(merged, args.algorithm)
+    problems += batch_problems(merged, args.algorithm, rows, args.gpus_per_node * args.num_nodes, path=str(data))
+    note = None
+    if args.algorithm == "grpo":
+        paths = [str(p) for p in _get(merged, "env.nemo_gym.config_paths") or []]
+        agent_issues, note = agent_problems(agents_of(data), paths, gym_roots(args.nemo_rl_dir, args.gym_dir),
+                                            str(data))
+        problems += agent_issues
     if problems:
-        return fail(f"the config would not work with NeMo RL {args.algorithm}:\n" + "\n".join(problems))
+        raise LaunchError(f"the config would not work with NeMo RL {args.algorithm}:\n" + "\n".join(problems))
     with AtomicWriter(args.config) as writer:
-        writer.handle.write(yaml.safe_dump(config, sort_keys=False).encode())
-    command = launch_command(args.config, args.algorithm)
+        writer.handle.write(stamped(yaml.safe_dump(config, sort_keys=False), PROG).encode())
     checked = "NeMo RL's own example config" if example else f"the rules read from {RECIPES[args.algorithm].example_config}"
+    print(f"{data}: {rows} rows of valid NeMo RL {args.algorithm} data")
+    if note:
+        print(note)
     print(f"wrote {args.config} (inherits {config['defaults']}; checked against {checked})")
     print(f"launch, from {args.nemo_rl_dir}:")
-    print("  " + " ".join(command))
+    print("  " + shell_line(command))
     reason = "--dry_run was given" if args.dry_run else why_not_runnable(args.nemo_rl_dir)
     if reason:
         print(f"not launched: {reason}")

@@ -9,11 +9,12 @@ override names a key of VeRL's own config (``verl/trainer/config/_generated_ppo_
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .common import reward_file
 
-__all__ = ["rl_command", "sft_command", "main"]
+__all__ = ["rl_command", "sft_command", "mini_batch_size", "batch_problems", "main"]
 
 SFT_DATASET = Path(__file__).resolve().parents[1] / "formats" / "verl_sft_dataset.py"
 
@@ -42,7 +43,7 @@ def rl_command(train: str, val: str, model: str, algorithm: str = "grpo", *, gpu
         "data.truncation=error",
         f"actor_rollout_ref.model.path={model}",
         "actor_rollout_ref.actor.optim.lr=1e-6",
-        f"actor_rollout_ref.actor.ppo_mini_batch_size={max(1, batch_size // 4)}",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={mini_batch_size(batch_size, rollout_n if algorithm == 'grpo' else 1, gpus * nodes)}",
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
         "actor_rollout_ref.rollout.name=vllm",
         "actor_rollout_ref.rollout.gpu_memory_utilization=0.6",
@@ -64,7 +65,49 @@ def rl_command(train: str, val: str, model: str, algorithm: str = "grpo", *, gpu
     return command
 
 
-def sft_command(train: str, val: str, model: str, *, gpus: int = 8, max_length: int = 8192) -> list[str]:
+def mini_batch_size(batch_size: int, rollout_n: int, gpus: int) -> int:
+    """A PPO mini batch near a quarter of the batch (four updates a step) that VeRL accepts:
+    it divides the batch, and its responses (times ``rollout.n``) split evenly over the GPUs
+    (``verl/workers/engine_workers.py`` asserts ``mini_batch_size % data_parallel_size == 0``).
+
+    >>> mini_batch_size(256, 5, 8), mini_batch_size(24, 5, 8)
+    (64, 8)
+    """
+    for size in range(max(1, batch_size // 4), batch_size + 1):
+        if batch_size % size == 0 and (size * rollout_n) % gpus == 0:
+            return size
+    return batch_size
+
+
+def batch_problems(path: str, rows: int, algorithm: str, batch_size: int, *, rollout_n: int = 5,
+                   gpus: int = 8) -> list[str]:
+    """What cannot work with ``rows`` rows and this batch, each with the ``--batch-size`` that fixes it.
+
+    RL (``main_ppo``): the dataloader drops an incomplete batch and VeRL stops with "Train
+    dataloader is empty!" (``verl/trainer/ppo/ray_trainer.py``); ``data.train_batch_size``
+    times ``rollout.n`` must divide by the GPUs (``verl/utils/config.py``). SFT: the trainer
+    drops an incomplete batch too and divides by the steps per epoch (``verl/trainer/sft_trainer.py``).
+
+    >>> batch_problems("p.parquet", 12, "grpo", 256)[0][:61]
+    'p.parquet has 12 rows, fewer than data.train_batch_size = 256'
+    >>> batch_problems("p.parquet", 12, "grpo", 12, rollout_n=5, gpus=8)[0]
+    'data.train_batch_size = 12 must be a multiple of 8 (VeRL checks that data.train_batch_size × rollout.n = 60 divides by the 8 GPUs): pass --batch-size 8'
+    """
+    from .common import batch_problems_for
+
+    if algorithm == "sft":
+        return batch_problems_for(path, rows, "data.train_batch_size", batch_size,
+                                  "VeRL's SFT trainer drops an incomplete batch, so an epoch has no step")
+    n = rollout_n if algorithm == "grpo" else 1
+    return batch_problems_for(
+        path, rows, "data.train_batch_size", batch_size,
+        "VeRL drops an incomplete batch and stops with 'Train dataloader is empty!' (data.filter_overlong_prompts "
+        "may drop more rows first)", multiple=gpus // math.gcd(gpus, n), unit="prompts",
+        why_multiple=f"VeRL checks that data.train_batch_size × rollout.n = {batch_size * n} divides by the {gpus} GPUs")
+
+
+def sft_command(train: str, val: str, model: str, *, gpus: int = 8, max_length: int = 8192,
+                batch_size: int = 256) -> list[str]:
     """``torchrun -m verl.trainer.sft_trainer`` with our dataset class for the JSON-string columns.
 
     >>> [c for c in sft_command("/d/t.parquet", "/d/v.parquet", "m") if "custom_cls.name" in c]
@@ -77,6 +120,7 @@ def sft_command(train: str, val: str, model: str, *, gpus: int = 8, max_length: 
         "data.messages_key=messages",
         "data.tools_key=tools",
         f"data.max_length={max_length}",
+        f"data.train_batch_size={batch_size}",
         f"data.custom_cls.path={SFT_DATASET}",
         "data.custom_cls.name=NemoGymMultiTurnSFTDataset",
         f"model.path={model}",
@@ -86,14 +130,16 @@ def sft_command(train: str, val: str, model: str, *, gpus: int = 8, max_length: 
 
 
 def main(argv=None) -> int:
-    """``train_verl.py``: check the prepared file, print the launch command, run it where VeRL and GPUs are."""
+    """``train_verl.py``: check the prepared file and the batch, print the launch command, run it
+    where VeRL and GPUs are. Writes no file. Exit status 1 for what the user can fix, 2 for an
+    internal error (see {func}`reference_impl.launch.common.guarded`)."""
     from ..cli import quiet_broken_pipe
 
     quiet_broken_pipe()
     import argparse
 
-    from ..cli import fail, flag
-    from .common import check_prepared, launch_or_explain
+    from ..cli import flag
+    from .common import guarded
 
     parser = argparse.ArgumentParser(prog="train_verl.py", description=__doc__.splitlines()[0])
     parser.add_argument(*flag("data_path"), dest="data_path", required=True, help="parquet from prepare_for_verl.py")
@@ -103,16 +149,29 @@ def main(argv=None) -> int:
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--nodes", type=int, default=1)
     parser.add_argument(*flag("rollout_n"), dest="rollout_n", type=int, default=5, help="GRPO group size")
+    parser.add_argument(*flag("batch_size"), dest="batch_size", type=int, default=256,
+                        help="data.train_batch_size: prompts (RL) or rows (SFT) per step (default: 256)")
     parser.add_argument(*flag("dry_run"), dest="dry_run", action="store_true")
     args = parser.parse_args(argv)
+    return guarded("train_verl.py", lambda: _run(args))
+
+
+def _run(args) -> int:
+    from .common import LaunchError, check_prepared, launch_or_explain
+
     problem, rows = check_prepared(args.data_path, "verl", args.algorithm)
     if problem:
-        return fail(problem)
+        raise LaunchError(problem)
+    gpus = args.gpus if args.algorithm == "sft" else args.gpus * args.nodes
+    problems = batch_problems(args.data_path, rows, args.algorithm, args.batch_size, rollout_n=args.rollout_n,
+                              gpus=gpus)
+    if problems:
+        raise LaunchError("\n".join(problems))
     val = args.val_data_path or args.data_path
     if args.algorithm == "sft":
-        command = sft_command(args.data_path, val, args.model, gpus=args.gpus)
+        command = sft_command(args.data_path, val, args.model, gpus=args.gpus, batch_size=args.batch_size)
     else:
         command = rl_command(args.data_path, val, args.model, args.algorithm, gpus=args.gpus, nodes=args.nodes,
-                             rollout_n=args.rollout_n)
+                             rollout_n=args.rollout_n, batch_size=args.batch_size)
     print(f"{args.data_path}: {rows} rows of valid VeRL {args.algorithm} data")
     return launch_or_explain(command, "verl", args.dry_run)
