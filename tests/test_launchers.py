@@ -72,7 +72,7 @@ def test_an_unexpected_exception_is_an_internal_error(prepared, module, monkeypa
 
     monkeypatch.setattr(common, "check_prepared", broken)
     monkeypatch.chdir(prepared)
-    assert module.main(["--data_path", "x", "--dry_run"]) == 2
+    assert module.main(["--data_path", "x", "--dry_run"]) == 3
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: boom" in err and "not a finding about your data" in err
 

@@ -200,7 +200,7 @@ def test_an_unexpected_failure_is_an_internal_error_not_a_data_problem(workdir):
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_trl.py"), "--config",
                            write(workdir, "broken.yaml", config)], cwd=workdir, capture_output=True, text=True,
                           env={**TRAIN_ENV, "PYTHONPATH": f"{workdir}:{ROOT}"})
-    assert done.returncode == 2
+    assert done.returncode == 3
     assert "internal error: KeyError: 'oops'" in done.stderr and "not a finding about your data" in done.stderr
     assert "error: data" not in done.stderr
 

@@ -41,14 +41,15 @@ def guarded(prog: str, body: Callable[[], int]) -> int:
 
     Expected failures ({class}`LaunchError`) print ``error: <what and the fix>`` and return 1.
     Anything else is a fault, not a finding about the user's data: its traceback and
-    ``internal error: <type>: <message>`` are printed and 2 is returned.
+    ``internal error: <type>: <message>`` are printed and ``INTERNAL_ERROR`` (3) is returned,
+    as the data scripts do (2 is argparse's, for bad arguments).
 
     >>> guarded("x.py", lambda: 0)
     0
     >>> guarded("x.py", lambda: (_ for _ in ()).throw(LaunchError("data.jsonl: no such file")))
     1
     """
-    from ..cli import fail
+    from ..cli import INTERNAL_ERROR, fail
 
     try:
         return body()
@@ -58,7 +59,7 @@ def guarded(prog: str, body: Callable[[], int]) -> int:
         traceback.print_exc()
         print(f"internal error: {type(exc).__name__}: {exc}\n({prog} or a library it called failed unexpectedly; "
               "this is not a finding about your data. The traceback above shows where.)", file=sys.stderr)
-        return 2
+        return INTERNAL_ERROR
 
 
 def reward_file() -> str:
