@@ -147,19 +147,23 @@ def plain_keep(rollout) -> bool:
 
 
 def plain_grpo_rows(rollouts) -> list:
-    """VeRL GRPO rows: the first rollout of each task that has an expected answer."""
+    """VeRL GRPO rows: the first rollout of each task that has a ground truth."""
+    from reference_impl.rollouts import ground_truth, task_key
+
     rows, seen = [], set()
     for rollout in rollouts:
-        task = f"task-{rollout['_ng_task_index']}"
+        task = task_key(rollout)  # the same agent, task number and prompt (a number alone is no task)
         if task in seen:
             continue
         seen.add(task)
-        if rollout.get("expected_answer") is None:
+        found = ground_truth(rollout)
+        if found is None:
             continue
+        truth = found[1] if isinstance(found[1], str) else json.dumps(found[1], separators=(",", ":"), ensure_ascii=False)
         rows.append({"data_source": f"nemo_gym/{rollout['agent_ref']['name']}",
                      "prompt": [{"role": m["role"], "content": m["content"]} for m in plain_prompt(rollout)],
                      "ability": "nemo_gym",
-                     "reward_model": {"style": "rule", "ground_truth": str(rollout["expected_answer"])},
+                     "reward_model": {"style": "rule", "ground_truth": truth},
                      "extra_info": {"index": len(rows), "split": "train", "task": task}})
     return rows
 
@@ -189,8 +193,11 @@ def datasets_way(source: Path, work: Path) -> int:
     kept = data.filter(plain_keep)
     kept.map(plain_sft_row, remove_columns=kept.column_names).to_json(str(work / "sft.jsonl"))
     seen: set = set()
-    firsts = [i for i, task in enumerate(kept["_ng_task_index"]) if not (task in seen or seen.add(task))]
-    first = kept.select(firsts).filter(lambda rollout: rollout.get("expected_answer") is not None)
+    from reference_impl.rollouts import ground_truth, task_key
+
+    keys = (task_key(rollout) for rollout in kept)
+    firsts = [i for i, task in enumerate(keys) if not (task in seen or seen.add(task))]
+    first = kept.select(firsts).filter(lambda rollout: ground_truth(rollout) is not None)
 
     def grpo_row(rollout, index):
         [row] = plain_grpo_rows([rollout])
