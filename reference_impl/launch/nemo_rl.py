@@ -535,7 +535,7 @@ def why_not_runnable(nemo_rl_dir: str | Path) -> str | None:
     """Why the launch command cannot run on this machine, or ``None`` when it can."""
     runner_dir = Path(nemo_rl_dir)
     if not (runner_dir / "examples" / "run_sft.py").exists():
-        return f"no NeMo RL checkout at {runner_dir} (pass --nemo_rl_dir or set NEMO_RL_DIR)"
+        return f"no NeMo RL checkout at {runner_dir} (pass --nemo-rl-dir or set NEMO_RL_DIR)"
     if shutil.which("uv") is None:
         return "uv is not installed (NeMo RL runs its examples with uv run)"
     if importlib.util.find_spec("torch") is None:
@@ -579,7 +579,7 @@ def parse_args(argv=None):
                              "resources_servers/math_with_judge/configs/math_with_judge.yaml (repeatable)")
     parser.add_argument(*flag("gym_dir"), dest="gym_dir",
                         help="GRPO: a NeMo Gym checkout, to check that its configs serve every agent the rows name "
-                             "(default: the one inside --nemo_rl_dir, then the working folder)")
+                             "(default: the one inside --nemo-rl-dir, then the working folder)")
     parser.add_argument(*flag("batch_size"), dest="batch_size", type=int,
                         help="rows per training step: policy.train_global_batch_size (SFT, DPO) or "
                              "grpo.num_prompts_per_step (GRPO); default: the example config's")

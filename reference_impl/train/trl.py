@@ -1,4 +1,4 @@
-"""Train with TRL from a YAML config of the seed's shape, checked before any model is loaded.
+"""Train with TRL from a YAML config (data, model, training), checked before any model is loaded.
 
 .. code-block:: yaml
 
