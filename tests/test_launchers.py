@@ -12,7 +12,7 @@ from reference_impl.formats import TARGETS
 from reference_impl.launch import common, openrlhf, verl
 
 SUFFIX = {"verl": ".parquet", "openrlhf": ".jsonl"}
-CASES = [(target, algorithm) for target in ("verl", "openrlhf") for algorithm in TARGETS[target]]
+CASES = [("verl", algorithm) for algorithm in verl.LAUNCHED] + [("openrlhf", algorithm) for algorithm in TARGETS["openrlhf"]]
 
 
 def run(*args, cwd):

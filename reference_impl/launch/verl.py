@@ -16,6 +16,10 @@ from .common import reward_file
 
 __all__ = ["rl_command", "sft_command", "mini_batch_size", "batch_problems", "main"]
 
+LAUNCHED = ["grpo", "ppo", "sft"]
+"""The algorithms this launcher writes commands for (``sft-tokens`` is loaded through its
+``data.custom_cls``; see the token-exact page)."""
+
 SFT_DATASET = Path(__file__).resolve().parents[1] / "formats" / "verl_sft_dataset.py"
 
 
@@ -144,7 +148,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="train_verl.py", description=__doc__.splitlines()[0])
     parser.add_argument(*flag("data_path"), dest="data_path", required=True, help="parquet from prepare_for_verl.py")
     parser.add_argument(*flag("val_data_path"), dest="val_data_path", help="validation parquet (default: the training file)")
-    parser.add_argument("--algorithm", choices=["grpo", "ppo", "sft"], default="grpo")
+    parser.add_argument("--algorithm", choices=LAUNCHED, default="grpo")
     parser.add_argument("--model", default="Qwen/Qwen2.5-1.5B-Instruct")
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--nodes", type=int, default=1)
