@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Iterator
 import orjson
 
 from .io import JsonlWriter
-from .pipeline import Tally
+from .tally import Tally
 from .rollouts import Rollout, group_key, open_binary, reward_of, skip_reason, trajectory_items
 
 __all__ = [

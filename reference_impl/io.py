@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 
@@ -235,10 +235,3 @@ def write_json(path: str | Path, value: Any) -> None:
     with AtomicWriter(path) as writer:
         writer.handle.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
 
-
-def iter_jsonl_rows(path: str | Path) -> Iterable[dict]:
-    """Read back a JSONL file of rows (for tests and examples)."""
-    with open(path, "rb") as handle:
-        for line in handle:
-            if line.strip():
-                yield orjson.loads(line)

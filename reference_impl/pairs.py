@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from .pipeline import Tally
+from .tally import Tally
 from .rollouts import Rollout, group_key, reward_of, skip_reason
 
 __all__ = ["PreferencePair", "preference_pairs", "first_per_task", "ANOTHER_ROLLOUT"]

@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -33,112 +32,14 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from .io import AtomicWriter, JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
 from .rollouts import Rollout, RolloutError, group_key, iter_rollouts
+from .tally import InternalError, InvalidInput, Skip, Tally, reason_kind
 
 __all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "Converter", "read_rollouts", "run", "run_many", "Output", "RunResult",
            "sidecar_path"]
 
 
-class Skip(Exception):
-    """Raised by a per-record converter to skip a record; the reason is counted.
-
-    >>> Skip("no reward").reason
-    'no reward'
-    """
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class InvalidInput(Exception):
-    """A rejected line stopped a strict run; ``error`` is the {class}`~reference_impl.rollouts.RolloutError`."""
-
-    def __init__(self, error: RolloutError):
-        super().__init__(str(error))
-        self.error = error
-
-
-@dataclass
-class Tally:
-    """The counts of one run.
-
-    Attributes:
-        read: input lines read (blank lines aside).
-        used: records that went into the output.
-        rows: rows written (a preference pair uses two records for one row).
-        skipped: skipped records by reason.
-        rejected: rejected lines by reason.
-        dropped: parts left out inside records that were used (images, unknown items, ...).
-        flagged: records used as they are, with something worth knowing (assistant turns back to back).
-
-    >>> t = Tally(read=4, used=2, skipped=Counter({"no reward": 1}), rejected=Counter({"not valid JSON": 1}))
-    >>> t.reconciles()
-    True
-    """
-
-    read: int = 0
-    used: int = 0
-    rows: int = 0
-    skipped: Counter = field(default_factory=Counter)
-    rejected: Counter = field(default_factory=Counter)
-    dropped: Counter = field(default_factory=Counter)
-    flagged: Counter = field(default_factory=Counter)
-
-    def skip(self, reason: str, count: int = 1) -> None:
-        self.skipped[reason] += count
-
-    def reconciles(self) -> bool:
-        """Whether every line read is used, skipped or rejected, exactly once."""
-        return self.read == self.used + sum(self.skipped.values()) + sum(self.rejected.values())
-
-    def as_dict(self) -> dict:
-        return {
-            "read": self.read,
-            "used": self.used,
-            "rows_written": self.rows,
-            "skipped": dict(self.skipped.most_common()),
-            "rejected": dict(self.rejected.most_common()),
-            "dropped_parts": dict(self.dropped.most_common()),
-            "flagged": dict(self.flagged.most_common()),
-            "reconciles": self.reconciles(),
-        }
-
-    def report(self) -> str:
-        """A few lines for people: what was read, written, skipped and rejected.
-
-        >>> print(Tally(read=3, used=2, rows=2, skipped=Counter({"no reward": 1})).report())
-        read 3 records: 2 used -> 2 rows written, 1 skipped, 0 rejected
-          skipped 1: no reward
-        """
-        lines = [
-            f"read {self.read} records: {self.used} used -> {self.rows} rows written, "
-            f"{sum(self.skipped.values())} skipped, {sum(self.rejected.values())} rejected"
-        ]
-        lines += [f"  skipped {n}: {reason}" for reason, n in self.skipped.most_common()]
-        lines += [f"  rejected {n}: {reason}" for reason, n in self.rejected.most_common()]
-        lines += [f"  dropped inside records {n}: {what}" for what, n in self.dropped.most_common()]
-        lines += [f"  flagged {n}: {what}" for what, n in self.flagged.most_common()]
-        return "\n".join(lines)
-
-
 Converter = Callable[[Iterable[Rollout], Tally], Iterator[dict]]
-"""A converter takes rollouts and the run's tally and yields output rows.
-
-It counts what it does with every record: ``tally.used += n`` for records that go into a
-row, ``tally.skip(reason)`` for the others."""
-
-
-def _reason_kind(reason: str) -> str:
-    """The reason without its variable part, for counting.
-
-    >>> _reason_kind("not valid JSON (unexpected character: line 1 column 1 (char 0))")
-    'not valid JSON'
-    >>> _reason_kind("response.output[3] is an array, expected an object")
-    'response.output[] is an array, expected an object'
-    """
-    import re
-
-    return re.sub(r"\[\d+\]", "[]", reason.split(" (", 1)[0])
+"""A converter takes rollouts and the run's tally and yields output rows (see {data}`reference_impl.formats.Converter`)."""
 
 
 def read_rollouts(
@@ -176,9 +77,9 @@ def read_rollouts(
                     bar.update()
                 if isinstance(item, RolloutError):
                     if on_reject is None:
-                        tally.rejected[_reason_kind(item.reason)] += 1
+                        tally.rejected[reason_kind(item.reason)] += 1
                         raise InvalidInput(item)
-                    tally.rejected[_reason_kind(item.reason)] += 1
+                    tally.rejected[reason_kind(item.reason)] += 1
                     on_reject(item)
                     continue
                 yield item
@@ -507,14 +408,7 @@ def line_aligned_spans(path: str | Path, parts: int) -> list[tuple[int, int]]:
 
 
 def _add(total: Tally, part: Tally) -> Tally:
-    total.read += part.read
-    total.used += part.used
-    total.rows += part.rows
-    total.skipped.update(part.skipped)
-    total.rejected.update(part.rejected)
-    total.dropped.update(part.dropped)
-    total.flagged.update(part.flagged)
-    return total
+    return total.merge(part)
 
 
 def _task_prompt(record: dict) -> dict:
@@ -718,24 +612,6 @@ def _kept(records: Iterable[Rollout], drop_reason: Callable[[dict], str | None],
             yield rollout
         else:
             tally.skipped[reason] += 1
-
-
-class InternalError(Exception):
-    """An exception this package did not expect while converting a record: a bug, not bad data.
-
-    ``where`` is ``file:line`` of the last record read when it happened.
-
-    >>> str(InternalError("x.jsonl:3", KeyError("role")))
-    "x.jsonl:3: KeyError: 'role'"
-    """
-
-    def __init__(self, where: str, error: BaseException):
-        super().__init__(f"{where}: {type(error).__name__}: {error}")
-        self.where = where
-        self.error = error
-
-    def __reduce__(self):  # sent back by worker processes
-        return InternalError, (self.where, self.error)
 
 
 def _tracked(records: Iterable[Rollout], last: list) -> Iterator[Rollout]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .filters import count_turns
-from .pipeline import Tally
+from .tally import Tally
 from .rollouts import Rollout, group_key, reward_of, skip_reason, trajectory_items
 
 __all__ = ["pass_at_k", "quantile", "histogram_summary", "RolloutStats", "collect_stats", "report_table",

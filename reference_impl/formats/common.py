@@ -8,10 +8,10 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from ..messages import assistant_runs, chat_tool_schemas, prompt_media, rollout_messages
-from ..pipeline import Skip, Tally
+from ..tally import Skip, Tally
 from ..pairs import PreferencePair, preference_pairs
 from ..rollouts import GROUND_TRUTH_FIELDS, ground_truth, reward_of
-from . import INVALID_ROW, ConvertOptions
+from .base import INVALID_ROW, ConvertOptions
 
 __all__ = ["conversation", "IMAGELESS", "BACK_TO_BACK", "sft_messages", "task_fields", "reward_for", "KNOWN_TASK_FIELDS",
            "plain_messages", "PairedConversation", "paired_conversations", "pairs_converter", "ground_truth_of",
@@ -59,7 +59,7 @@ def conversation(record: dict, options: ConvertOptions, tally: Tally) -> tuple[l
     ...     ConvertOptions(), t)
     Traceback (most recent call last):
     ...
-    reference_impl.pipeline.Skip: the prompt has input_image parts, which a text format cannot hold (--keep-imageless keeps the record without them)
+    reference_impl.tally.Skip: the prompt has input_image parts, which a text format cannot hold (--keep-imageless keeps the record without them)
     >>> conversation({"responses_create_params": {"input": "q"}, "response": {"output": [
     ...     {"type": "message", "role": "assistant", "content": "a"}, {"type": "message", "role": "assistant", "content": "b"}]}},
     ...     ConvertOptions(), t)[1]
@@ -134,7 +134,7 @@ def require_ground_truth(record: dict, options: ConvertOptions) -> tuple[str, An
     """The ground truth a reward function will check, and its field.
 
     Raises:
-        reference_impl.pipeline.Skip: the record has none: an RL prompt without it gives
+        reference_impl.tally.Skip: the record has none: an RL prompt without it gives
             no reward signal (TRL logs "All reward functions returned None" and learns nothing).
 
     >>> require_ground_truth({"expected_output": [[1, 2]]}, ConvertOptions())
@@ -142,7 +142,7 @@ def require_ground_truth(record: dict, options: ConvertOptions) -> tuple[str, An
     >>> require_ground_truth({"question": "q"}, ConvertOptions())
     Traceback (most recent call last):
     ...
-    reference_impl.pipeline.Skip: no ground truth (none of expected_answer, expected_action, expected_output, answer, ground_truth, verifier_metadata, target, solution, label; name the field with --ground-truth-field)
+    reference_impl.tally.Skip: no ground truth (none of expected_answer, expected_action, expected_output, answer, ground_truth, verifier_metadata, target, solution, label; name the field with --ground-truth-field)
     """
     found = ground_truth(record, options.ground_truth_field)
     if found is None:
@@ -168,7 +168,7 @@ def reward_for(record: dict, options: ConvertOptions) -> float:
     """The reward the options name (``reward`` or a component).
 
     Raises:
-        reference_impl.pipeline.Skip: the record has no such reward.
+        reference_impl.tally.Skip: the record has no such reward.
     """
     value = reward_of(record, options.reward_component)
     if value is None:

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import orjson
 
-from ..pipeline import Skip, Tally
+from ..tally import Skip, Tally
 from ..rollouts import task_key
-from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
+from .base import Algorithm, ConvertOptions, RowSpec, per_record, per_task
 from .common import conversation, ground_truth_of, plain_messages, sft_messages
 
 TARGET = "verl"
