@@ -112,9 +112,21 @@ class JsonlWriter(AtomicWriter):
     '{"prompt":"2+2?","completion":"4"}\\n'
     """
 
-    def write(self, row: dict) -> None:
-        self.handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
+    def write(self, row: dict | bytes) -> None:
+        """Write a row; a row given as bytes is a line already serialised, copied as it is."""
+        if isinstance(row, bytes):
+            self.handle.write(row if row.endswith(b"\n") else row + b"\n")
+        else:
+            self.handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
         self.rows += 1
+
+    def write_file(self, path: str | Path, rows: int) -> None:
+        """Append a file of ``rows`` lines already written by another JSON Lines writer."""
+        import shutil
+
+        with open(path, "rb") as handle:
+            shutil.copyfileobj(handle, self.handle, 1 << 20)
+        self.rows += rows
 
     def write_raw(self, line: bytes) -> None:
         """Write an already-serialised line (it must end with a newline)."""

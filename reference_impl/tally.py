@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "reason_kind"]
+__all__ = ["Skip", "Tally", "InputProblem", "InvalidInput", "InternalError", "reason_kind"]
 
 
 class Skip(Exception):
@@ -27,7 +27,12 @@ class Skip(Exception):
         self.reason = reason
 
 
-class InvalidInput(Exception):
+class InputProblem(Exception):
+    """A problem with the input, not a bug: a run lets it through as it is (never as an
+    {class}`InternalError`), and the script says what is wrong."""
+
+
+class InvalidInput(InputProblem):
     """A rejected line stopped a strict run; ``error`` is the {class}`~reference_impl.rollouts.RolloutError`."""
 
     def __init__(self, error):

@@ -13,10 +13,11 @@ rollouts to rows, and the file suffixes the framework's loader reads.
 from __future__ import annotations
 
 from . import custom, nemo_rl, openrlhf, trl, verl
-from .base import INVALID_ROW, Algorithm, ConvertOptions, Converter, RowSpec, checked, per_record, per_task, rows_from, trainable
+from .base import (INVALID_ROW, Algorithm, ConvertOptions, Converter, FormatStep, RowSpec, per_record, per_task,
+                   rows_from, trainable)
 
-__all__ = ["Algorithm", "ConvertOptions", "RowSpec", "TARGETS", "get_algorithm", "UnknownFormat", "checked", "INVALID_ROW",
-           "Converter", "rows_from", "trainable", "per_record", "per_task"]
+__all__ = ["Algorithm", "ConvertOptions", "RowSpec", "TARGETS", "get_algorithm", "UnknownFormat", "INVALID_ROW",
+           "Converter", "FormatStep", "format_step", "rows_from", "trainable", "per_record", "per_task"]
 
 TARGETS: dict[str, dict[str, Algorithm]] = {
     module.TARGET: module.ALGORITHMS for module in (trl, nemo_rl, verl, openrlhf, custom)
@@ -43,3 +44,13 @@ def get_algorithm(target: str, algorithm: str) -> Algorithm:
     if algorithm not in algorithms:
         raise UnknownFormat(f"{target} has no {algorithm!r} format; it has: {', '.join(sorted(algorithms))}")
     return algorithms[algorithm]
+
+
+def format_step(target: str, algorithm: str, options: ConvertOptions):
+    """The step that makes a registered format's rows, rebuilt from plain data (picklable,
+    so that a worker process can rebuild it).
+
+    >>> type(format_step("trl", "grpo", ConvertOptions())).__name__
+    'PerTask'
+    """
+    return get_algorithm(target, algorithm).step(options)

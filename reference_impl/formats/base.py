@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from ..messages import MessageOptions
-from ..rollouts import Rollout
+from ..rollouts import Rollout, group_key, skip_reason
+from ..step import Step, pulled
 from ..tally import Skip, Tally
 
-__all__ = ["Algorithm", "ConvertOptions", "RowSpec", "checked", "INVALID_ROW", "Converter", "rows_from",
-           "trainable", "per_record", "per_task"]
+__all__ = ["Algorithm", "ConvertOptions", "RowSpec", "INVALID_ROW", "Converter", "FormatStep", "PerRecord", "PerTask",
+           "per_record", "per_task", "FormatConverter", "number_row", "rows_from", "trainable",
+           "ANOTHER_ROLLOUT"]
 
 
 Converter = Callable[[Iterable[Rollout], Tally], Iterator[dict]]
@@ -100,12 +102,14 @@ class RowSpec:
 
 @dataclass(frozen=True)
 class Algorithm:
-    """One framework's format for one algorithm.
+    """One framework's format for one algorithm: plain data.
 
     Attributes:
         target: the framework (``trl``, ``verl``...).
         name: the algorithm (``sft``, ``dpo``, ``grpo``...).
-        build: ``build(options)`` returns the {data}`Converter`.
+        build: ``build(options)`` returns the {class}`FormatStep` that makes its rows:
+            {func}`per_record`, {func}`per_task` or
+            {func}`~reference_impl.formats.common.pairs_converter` of a row function.
         suffixes: the output suffixes its loader reads; the first is the default.
         summary: one line for ``--help`` and the docs.
         source: the loader this format was read from (file and version).
@@ -113,69 +117,178 @@ class Algorithm:
             for formats whose rows must share one schema; ``None`` infers it.
         row_specs: the shapes a row may take ({class}`RowSpec`; the first is what the
             writer writes by default); empty when the columns are the user's (custom).
-        unit: what each row comes from: ``"record"`` (one record alone: SFT, KTO), ``"task"``
-            (the first rollout of a task, without its trajectory: prompts) or ``"stream"``
-            (preference pairs); the first two let a large input be read in byte ranges on
-            several cores (see {func}`reference_impl.pipeline.run_many`).
+        unit: kept for older callers; the step's own ``shape`` says how its rows come from
+            the records.
+        row_number: a dotted field that the writer sets to the row's number in the file
+            (VeRL's ``extra_info.index``), so that the same records give the same rows.
     """
 
     target: str
     name: str
-    build: Callable[[ConvertOptions], Converter]
+    build: Callable[[ConvertOptions], Any]
     suffixes: tuple[str, ...]
     summary: str
     source: str
     parquet_schema: Callable[[], Any] | None = None
     row_specs: tuple[RowSpec, ...] = ()
     unit: str = "stream"
+    row_number: str | None = None
+
+    def step(self, options: ConvertOptions = ConvertOptions()):
+        """The step that makes this format's rows for these options, checking each against
+        {attr}`row_specs` (a row that would not pass validation is skipped, with the problem
+        as the reason). A format whose ``build`` gives a plain converter function gives it."""
+        made = self.build(options)
+        if isinstance(made, FormatStep):
+            made.specs = self.row_specs
+        return made
 
     def converter(self, options: ConvertOptions = ConvertOptions()) -> Converter:
-        """The converter for these options; it writes only rows that pass {attr}`row_specs`
-        (see {func}`checked`)."""
-        return checked(self.build(options), self.row_specs, 2 if self.unit == "stream" else 1)
+        """The format as a pull-style {data}`Converter` (for {func}`reference_impl.pipeline.run`)."""
+        return FormatConverter(self, options)
 
 
 INVALID_ROW = "its row would not pass validation: "
 """The start of the skip reason of a record whose row breaks its format's {class}`RowSpec`."""
 
 
-def checked(convert: Converter, specs: tuple[RowSpec, ...], records_per_row: int = 1) -> Converter:
-    """A converter that writes only the rows ``validate_training_data.py`` accepts.
+def number_row(row: dict, dotted: str, number: int) -> dict:
+    """Set a row's number in its file at a dotted field (the writer numbers rows in file order).
 
-    A row that breaks its format's specification (an empty assistant turn, a tool call left
-    unanswered, chosen equal to rejected...) is not written: the records it was made from
-    are counted as skipped, with the problem as the reason. So every file a writer makes
-    passes validation.
+    >>> number_row({"extra_info": {"index": None, "split": "train"}}, "extra_info.index", 7)
+    {'extra_info': {'index': 7, 'split': 'train'}}
+    """
+    *path, last = dotted.split(".")
+    inner = row
+    for key in path:
+        inner = inner[key]
+    inner[last] = number
+    return row
 
-    Args:
-        convert: the format's converter.
-        specs: its row shapes; empty checks nothing.
-        records_per_row: how many records one row uses (2 for a preference pair).
+
+class FormatStep(Step):
+    """A format's rows, push-style: rows that pass the format's {class}`RowSpec` are emitted,
+    the records of the others are counted as skipped, with the problem.
 
     >>> from reference_impl.formats.trl import SFT_ROWS
-    >>> rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
-    ...         {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}]}]
-    >>> def convert(rollouts, tally):
-    ...     tally.used += 2
-    ...     yield from rows
+    >>> step = per_record(lambda record, tally: {"messages": record["messages"]})
+    >>> step.specs = SFT_ROWS
+    >>> rows = []
     >>> t = Tally()
-    >>> len(list(checked(convert, SFT_ROWS)([], t))), t.used, dict(t.skipped)
+    >>> for text in ("a", " "):
+    ...     step.start(t, rows.append).push(Rollout("x", 1, {"reward": 1.0, "response": {"output": [{}]},
+    ...         "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]}))
+    >>> len(rows), t.used, dict(t.skipped)
     (1, 1, {'its row would not pass validation: messages: message N: an empty assistant turn': 1})
     """
-    if not specs:
-        return convert
-    from ..rows import problem_kind, row_problem
 
-    def converter(rollouts, tally: Tally) -> Iterator[dict]:
-        for row in convert(rollouts, tally):
-            problem = row_problem(row, specs)
-            if problem is None:
-                yield row
-                continue
-            tally.used -= records_per_row
-            tally.skip(INVALID_ROW + problem_kind(problem), records_per_row)
+    specs: tuple[RowSpec, ...] = ()
+    records_per_row = 1
 
-    return converter
+    def passes(self, row: dict) -> bool:
+        """Whether the row passes validation; if not, its records are counted as skipped."""
+        if self.specs:
+            from ..rows import problem_kind, row_problem
+
+            problem = row_problem(row, self.specs)
+            if problem is not None:
+                self.tally.used -= self.records_per_row
+                self.tally.skip(INVALID_ROW + problem_kind(problem), self.records_per_row)
+                return False
+        return True
+
+    def write(self, row: dict) -> None:
+        if self.passes(row):
+            self.emit(row)
+
+    def make_row(self, record: dict) -> None:
+        """Make a record's row with ``to_row`` and write it, or count why not (its {class}`Skip`)."""
+        try:
+            row = self.to_row(record, self.tally)
+        except Skip as skip:
+            self.tally.skip(skip.reason)
+            return
+        self.tally.used += 1
+        self.write(row)
+
+
+class PerRecord(FormatStep):
+    """One row per trainable rollout (SFT, KTO), made by ``to_row(record, tally)``."""
+
+    shape = "record"
+
+    def __init__(self, to_row: Callable[[dict, Tally], dict]):
+        self.to_row = to_row
+
+    def push(self, rollout: Rollout) -> None:
+        reason = skip_reason(rollout.record)
+        if reason is not None:
+            self.tally.skip(reason)
+            return
+        self.make_row(rollout.record)
+
+
+ANOTHER_ROLLOUT = "another rollout of a task already written"
+"""The skip reason of a task's later rollouts, where only its first gives a row."""
+
+
+class PerTask(FormatStep):
+    """One row per task (its prompt), made by ``to_row(record, tally)`` from the task's first
+    rollout ({func}`~reference_impl.rollouts.group_key`); the others are skipped.
+
+    Prompt datasets (GRPO, PPO) need each task once; a rollout needs no ``response`` or
+    ``reward`` to give its task's prompt, and ``to_row`` must not read them: with
+    ``prompts_only``, a byte range passes on the first rollout of each of its tasks without
+    its trajectory, and the rows are made from those.
+    """
+
+    shape = "task"
+    prompts_only = False
+
+    def __init__(self, to_row: Callable[[dict, Tally], dict]):
+        self.to_row = to_row
+        self.seen: set[tuple[str, str]] = set()
+
+    def push(self, rollout: Rollout) -> None:
+        key = group_key(rollout)
+        if key in self.seen:
+            self.tally.skip(ANOTHER_ROLLOUT)
+            return
+        self.seen.add(key)
+        if self.prompts_only:
+            self.emit([rollout.line, {k: v for k, v in rollout.record.items() if k not in ("response", "output")}])
+            return
+        self.make_row(rollout.record)
+
+
+def per_record(to_row: Callable[[dict, Tally], dict]) -> PerRecord:
+    """A format that writes one row per trainable rollout (SFT, KTO)."""
+    return PerRecord(to_row)
+
+
+def per_task(to_row: Callable[[dict, Tally], dict]) -> PerTask:
+    """A format that writes one row per task, from the task's first rollout (GRPO, PPO prompts)."""
+    return PerTask(to_row)
+
+
+@dataclass(frozen=True)
+class FormatConverter:
+    """A format as a pull-style {data}`Converter`: ``convert(rollouts, tally)`` yields its
+    rows (numbered, if the format numbers them); {func}`reference_impl.pipeline.run` runs
+    its {meth}`step` instead."""
+
+    algorithm: Algorithm
+    options: ConvertOptions
+
+    def step(self):
+        return self.algorithm.step(self.options)
+
+    def __call__(self, rollouts: Iterable[Rollout], tally: Tally) -> Iterator[dict]:
+        made = self.step()
+        rows = pulled(lambda: made)(rollouts, tally) if isinstance(made, Step) else made(rollouts, tally)
+        dotted = self.algorithm.row_number
+        for number, row in enumerate(rows):
+            yield number_row(row, dotted, number) if dotted else row
 
 
 def rows_from(rollouts: Iterable, to_row: Callable[[dict, Tally], dict], tally: Tally) -> Iterator[dict]:
@@ -197,29 +310,9 @@ def rows_from(rollouts: Iterable, to_row: Callable[[dict, Tally], dict], tally: 
 def trainable(rollouts: Iterable, tally: Tally) -> Iterator:
     """The rollouts that can become training data; the others are counted with their
     {func}`~reference_impl.rollouts.skip_reason`."""
-    from ..rollouts import skip_reason
-
     for rollout in rollouts:
         reason = skip_reason(rollout.record)
         if reason is None:
             yield rollout
         else:
             tally.skip(reason)
-
-
-def per_record(to_row: Callable[[dict, Tally], dict]) -> Converter:
-    """A converter that writes one row per trainable rollout (SFT, KTO)."""
-    return lambda rollouts, tally: rows_from(trainable(rollouts, tally), to_row, tally)
-
-
-def per_task(to_row: Callable[[dict, Tally], dict]) -> Converter:
-    """A converter that writes one row per task (its prompt), from the task's first rollout.
-
-    Prompt datasets (GRPO, PPO) need each task once; a rollout needs no ``response`` or
-    ``reward`` to give its task's prompt, and ``to_row`` must not read them: a run in byte
-    ranges hands it the first rollouts of its tasks without their trajectories (formats
-    built with this declare ``unit="task"``).
-    """
-    from ..pairs import first_per_task
-
-    return lambda rollouts, tally: rows_from(first_per_task(rollouts, tally), to_row, tally)
