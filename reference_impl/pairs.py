@@ -2,9 +2,9 @@
 
 Rollout files are written in completion order, so the rollouts of a task are scattered
 through the file. Holding the whole file to group it would not scale; {class}`TaskExtremes`
-keeps only what each task needs (its best and worst rollout), so memory grows with the
-number of tasks, not with the size of the file, and the extremes of two parts of a file
-merge into those of the whole.
+keeps only what each task needs (the lines of its best and worst rollout), so memory grows
+with the number of tasks, not with the size of the file, and the extremes of two parts of a
+file merge into those of the whole.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from .tally import Skip, Tally
-from .rollouts import Rollout, group_key, reward_of, skip_reason
+from .rollouts import Rollout, flatten_step_lists, group_key, parse_line, reward_of, skip_reason
 
 __all__ = ["PreferencePair", "TaskExtremes", "pair_candidate", "preference_pairs"]
 
@@ -72,12 +72,13 @@ class TaskExtremes:
 
     def add(self, rollout: Rollout, value: float) -> None:
         key = group_key(rollout)
+        if rollout.raw is not None:  # the line is kept, a fraction of the parsed record's size
+            rollout = Rollout(rollout.path, rollout.line, None, rollout.raw)
         group = self.groups.get(key)
         if group is None:
-            kept = Rollout(rollout.path, rollout.line, rollout.record)  # without the raw line
-            self.groups[key] = _Extremes(kept, value, kept, value)
+            self.groups[key] = _Extremes(rollout, value, rollout, value)
         else:
-            group.add(Rollout(rollout.path, rollout.line, rollout.record), value)
+            group.add(rollout, value)
 
     def merge(self, groups: dict) -> None:
         for key, later in groups.items():
@@ -102,7 +103,14 @@ class TaskExtremes:
             tally.used += 2
             if group.count > 2:
                 tally.skip("neither best nor worst of its task", group.count - 2)
-            yield PreferencePair(key[1], group.best, group.worst, margin)
+            yield PreferencePair(key[1], _parsed(group.best), _parsed(group.worst), margin)
+
+
+def _parsed(rollout: Rollout) -> Rollout:
+    """The rollout with its record, parsed again from its line if only the line was kept."""
+    if rollout.record is not None:
+        return rollout
+    return Rollout(rollout.path, rollout.line, flatten_step_lists(parse_line(rollout.raw, rollout.path, rollout.line)))
 
 
 def pair_candidate(record: dict, reward: Callable[[dict], float | None] = reward_of,
