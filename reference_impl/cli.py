@@ -132,6 +132,8 @@ NEEDS_TRANSFORMERS = ("--tokenizer needs the transformers package: pip install '
                       "(or pip install -e '.[train]' in this project)")
 """The message for an optional dependency that is missing, with its install command."""
 
+NEEDS_RAY = "--engine ray needs Ray Data: pip install 'ray[data]==2.60.0' (or pip install -e '.[ray]' in this project)"
+
 INTERNAL_ERROR = 3
 """The exit status of a run stopped by a bug in this package (1 is bad input or arguments)."""
 
@@ -229,8 +231,9 @@ def run_and_report(inputs, outputs, args, drop_reason=None) -> int:
     if problem:
         return fail(problem)
     try:
+        ray = getattr(args, "engine", "local") == "ray"
         results = run_many(inputs, outputs, drop_reason=drop_reason, skip_invalid=args.skip_invalid,
-                           progress=args.progress)
+                           progress=args.progress, ray_address=args.ray_address if ray else False)
     except InvalidInput:
         return report_malformed(inputs, "nothing was written", f"write the valid records and list the rejected ones, "
                                 f"with their reasons, in {sidecar_path(outputs[0].path, 'rejects')}")
@@ -374,6 +377,11 @@ def prepare_many_parser() -> argparse.ArgumentParser:
                              "into <first output>.rejects.jsonl (default: stop at the first one)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: only on a terminal)")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="local: this machine's cores (default); ray: Ray tasks over byte ranges of the input, "
+                             "on a Ray cluster (--ray-address) or a local one (needs pip install -e '.[ray]')")
+    parser.add_argument(*flag("ray-address"), dest="ray_address", default=None,
+                        help="with --engine ray: the address of a running Ray cluster (default: start a local one)")
     add_convert_arguments(parser)
     parser.add_argument(*flag("prompt-completion"), dest="prompt_completion", action="store_true",
                         help="TRL SFT as prompt/completion instead of messages")
@@ -419,6 +427,11 @@ def prepare_many_main(argv: Sequence[str] | None = None) -> int:
 
     parser = prepare_many_parser()
     args = parser.parse_args(argv)
+    if args.engine == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            return fail(NEEDS_RAY)
     try:
         filters = _filter_options(parser, args)
     except ImportError:

@@ -120,12 +120,15 @@ class JsonlWriter(AtomicWriter):
             self.handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
         self.rows += 1
 
-    def write_file(self, path: str | Path, rows: int) -> None:
-        """Append a file of ``rows`` lines already written by another JSON Lines writer."""
+    def write_file(self, path: str | Path | bytes, rows: int) -> None:
+        """Append a file (or its bytes) of ``rows`` lines already written by another JSON Lines writer."""
         import shutil
 
-        with open(path, "rb") as handle:
-            shutil.copyfileobj(handle, self.handle, 1 << 20)
+        if isinstance(path, bytes):
+            self.handle.write(path)
+        else:
+            with open(path, "rb") as handle:
+                shutil.copyfileobj(handle, self.handle, 1 << 20)
         self.rows += rows
 
     def write_raw(self, line: bytes) -> None:

@@ -204,6 +204,7 @@ def run_many(
     progress: bool | None = None,
     workers: int | None = None,
     start_method: str | None = None,
+    ray_address: str | bool | None = False,
 ) -> list[RunResult]:
     """Read rollout files once, filter them, and write several outputs from that one read.
 
@@ -222,6 +223,9 @@ def run_many(
         workers: worker processes (default: one per core for one large uncompressed file,
             else none); see {func}`execute`.
         start_method: how workers start (``fork``, ``spawn``...; default: the system's).
+        ray_address: run the workers on Ray instead: the cluster at this address, or ``None``
+            for a local one; ``False`` (the default) uses no Ray. The input must be one
+            uncompressed file that every node can read.
 
     Returns:
         One {class}`RunResult` per output, in order.
@@ -255,9 +259,12 @@ def run_many(
             shared, tallies = _pull(inputs, outputs[0].convert, writers[0], drop_reason, on_reject, progress)
         else:
             processes = worker_count(inputs, workers)
+            if ray_address is not False and (len(inputs) != 1 or not Path(inputs[0]).is_file()
+                                             or Path(inputs[0]).suffix == ".gz"):
+                raise ValueError("Ray reads byte ranges of one uncompressed file: give one .jsonl file")
             shared, steps = execute(inputs, [o.step for o in outputs], writers, drop_reason=drop_reason,
                                     on_reject=on_reject, progress=progress, workers=processes,
-                                    start_method=start_method, scratch=paths[0].parent)
+                                    start_method=start_method, scratch=paths[0].parent, ray_address=ray_address)
             tallies = [step.tally for step in steps]
         for writer in writers:
             writer.commit()
@@ -281,7 +288,9 @@ def run_many(
         description = dict(output.description)
         if len(paths) > 1:
             description["written_with"] = [str(p) for p in paths if p != path]
-        if processes > 1:
+        if ray_address is not False:
+            description["engine"] = "ray"
+        elif processes > 1:
             description["processes"] = processes
         manifest = sidecar_path(path, "manifest")
         write_json(manifest, {
@@ -308,6 +317,7 @@ def execute(
     workers: int = 1,
     start_method: str | None = None,
     scratch: str | Path | None = None,
+    ray_address: str | bool | None = False,
 ) -> tuple[Tally, list[Step]]:
     """Push every record of the inputs to a step per output, and finish the steps.
 
@@ -322,12 +332,22 @@ def execute(
         workers: worker processes over byte ranges of the one input file (1: no worker).
         start_method: how workers start (default: the system's).
         scratch: where the workers' parts are written (default: the system's temporary folder).
+        ray_address: run the workers as Ray tasks instead of processes of this machine: on
+            the Ray cluster at this address, or ``None`` for a local one (``False``: no Ray).
+            The input must be where every node can read it.
 
     Returns:
         The tally of what every output shares (lines read, rejected, dropped by the filter),
         and the finished steps, each with its own tally.
     """
     steps = [make().start(Tally(), sink.write if sink is not None else _no_rows) for make, sink in zip(makers, sinks)]
+    if ray_address is not False:
+        from .ray_engine import ray_map_ranges, ray_workers
+
+        ray_map = partial(ray_map_ranges, ray_address, _work)
+        spans = line_aligned_spans(inputs[0], ray_workers(ray_address))
+        return _run_in_ranges(str(inputs[0]), spans, makers, steps, sinks, drop_reason, on_reject, progress,
+                              ray_map, None)
     spans = line_aligned_spans(inputs[0], workers) if workers > 1 and _picklable((makers, drop_reason)) else []
     if len(spans) < 2:
         shared = Tally()
@@ -335,7 +355,7 @@ def execute(
         _finish(steps, last)
         return shared, steps
     return _run_in_ranges(str(inputs[0]), spans, makers, steps, sinks, drop_reason, on_reject, progress,
-                          start_method, scratch)
+                          partial(_map_in_processes, start_method), scratch or tempfile.gettempdir())
 
 
 def _push_all(records: Iterable[Rollout], steps: Sequence[Step], drop_reason, shared: Tally) -> Rollout | None:
@@ -486,18 +506,19 @@ class _Range:
     drop_reason: Any
     list_rejects: bool
     progress: bool | None
-    folder: str
+    folder: str | None
+    """Where to leave the parts; ``None``: send them back as bytes (from another machine)."""
 
 
 @dataclass
 class _RangeResult:
-    """What a worker gives back: the shared tally, each step's tally and part (a file of rows
-    ``(path, rows)``, or a combining step's state), and its rejected lines (a file)."""
+    """What a worker gives back: the shared tally, each step's tally and part (rows as JSON
+    Lines, ``(file or bytes, rows)``, or a combining step's state), and its rejected lines."""
 
     shared: Tally
     tallies: list
     parts: list
-    rejects: str | None
+    rejects: str | bytes | None
 
 
 def _work(job: _Range) -> _RangeResult:
@@ -506,7 +527,7 @@ def _work(job: _Range) -> _RangeResult:
     Rows go to a file per output (``record``), as do the first rollouts of each task
     (``task``: the parent makes their rows); a ``combine`` step's state is sent back.
     """
-    folder = Path(job.folder)
+    folder = Path(job.folder or tempfile.mkdtemp(prefix=".parts-"))
     writers: list = []
     rejects = JsonlWriter(folder / f"rejects-{job.number}.jsonl") if job.list_rejects else None
     try:
@@ -527,9 +548,10 @@ def _work(job: _Range) -> _RangeResult:
                 parts.append(step.state)
             else:
                 writer.finish()
-                parts.append((str(writer.tmp_path), writer.rows))
+                parts.append((_handed_back(writer.tmp_path, job.folder), writer.rows))
         if rejects is not None:
             rejects.finish()
+        rejected = _handed_back(rejects.tmp_path, job.folder) if rejects is not None else None
     except BaseException:
         for writer in writers:
             if writer is not None:
@@ -537,23 +559,39 @@ def _work(job: _Range) -> _RangeResult:
         if rejects is not None:
             rejects.abort()
         raise
-    return _RangeResult(shared, [step.tally for step in steps], parts,
-                        str(rejects.tmp_path) if rejects is not None else None)
+    finally:
+        if job.folder is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return _RangeResult(shared, [step.tally for step in steps], parts, rejected)
 
 
-def _run_in_ranges(path: str, spans, makers, steps: list[Step], sinks, drop_reason, on_reject, progress,
-                   start_method, scratch) -> tuple[Tally, list[Step]]:
-    """Run a worker per byte range, all at once, then join each output in file order."""
+def _handed_back(path: Path, folder: str | None) -> str | bytes:
+    """A finished part: its path in the shared folder, or its bytes when there is none."""
+    return str(path) if folder is not None else path.read_bytes()
+
+
+def _map_in_processes(start_method: str | None, jobs: list[_Range]) -> list[_RangeResult]:
+    """Run a worker process per range, all at once; the results in range order (the first
+    range's error is raised, as one pass would meet it first)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    folder = tempfile.mkdtemp(prefix=".parts-", dir=scratch)
+    context = multiprocessing.get_context(start_method)
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
+        return list(pool.map(_work, jobs))
+
+
+def _run_in_ranges(path: str, spans, makers, steps: list[Step], sinks, drop_reason, on_reject, progress,
+                   map_ranges, scratch) -> tuple[Tally, list[Step]]:
+    """Run a worker per byte range (``map_ranges``), then join each output in file order.
+
+    The workers leave their parts in a folder made in ``scratch``; with ``scratch=None``
+    (workers on other machines) they send them back as bytes."""
+    folder = tempfile.mkdtemp(prefix=".parts-", dir=scratch) if scratch is not None else None
     try:
         jobs = [_Range(n, path, span, tuple(makers), drop_reason, on_reject is not None, progress if n == 0 else False,
                        folder) for n, span in enumerate(spans)]
-        context = multiprocessing.get_context(start_method)
-        with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
-            results = list(pool.map(_work, jobs))
+        results = map_ranges(jobs)
         shared = Tally()
         for result in results:
             shared.merge(result.shared)
@@ -582,11 +620,16 @@ def _run_in_ranges(path: str, spans, makers, steps: list[Step], sinks, drop_reas
         _finish(steps, last)
         return shared, steps
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _rows_of(path: str) -> Iterator[Any]:
-    with open(path, "rb") as handle:
+def _rows_of(part: str | bytes) -> Iterator[Any]:
+    """The rows of a part: a file, or its bytes."""
+    if isinstance(part, bytes):
+        yield from map(orjson.loads, part.splitlines())
+        return
+    with open(part, "rb") as handle:
         for line in handle:
             yield orjson.loads(line)
 
