@@ -258,7 +258,7 @@ def run_many(
             processes = 1
             shared, tallies = _pull(inputs, outputs[0].convert, writers[0], drop_reason, on_reject, progress)
         else:
-            processes = worker_count(inputs, workers)
+            processes = worker_count(inputs, workers, ([o.step for o in outputs], drop_reason))
             if ray_address is not False and (len(inputs) != 1 or not Path(inputs[0]).is_file()
                                              or Path(inputs[0]).suffix == ".gz"):
                 raise ValueError("Ray reads byte ranges of one uncompressed file: give one .jsonl file")
@@ -348,7 +348,7 @@ def execute(
         spans = line_aligned_spans(inputs[0], ray_workers(ray_address))
         return _run_in_ranges(str(inputs[0]), spans, makers, steps, sinks, drop_reason, on_reject, progress,
                               ray_map, None)
-    spans = line_aligned_spans(inputs[0], workers) if workers > 1 and _picklable((makers, drop_reason)) else []
+    spans = line_aligned_spans(inputs[0], workers) if workers > 1 else []
     if len(spans) < 2:
         shared = Tally()
         last = _push_all(read_rollouts(inputs, shared, on_reject, progress), steps, drop_reason, shared)
@@ -458,10 +458,12 @@ def _numbered(writer, dotted: str | None):
 # The parallel runner.
 
 
-def worker_count(inputs: Sequence[str | Path], workers: int | None) -> int:
-    """How many worker processes read the input: one per core for one large, uncompressed file."""
+def worker_count(inputs: Sequence[str | Path], workers: int | None = None, given: Any = None) -> int:
+    """How many worker processes read the input: one per core for one large, uncompressed
+    file (``workers`` overrides the count), and none if what they would be ``given`` (the
+    steps' factories, the filter) cannot be sent to them (a filter holding a loaded tokenizer)."""
     path = Path(inputs[0])
-    if len(inputs) != 1 or not path.is_file() or path.suffix == ".gz":
+    if len(inputs) != 1 or not path.is_file() or path.suffix == ".gz" or not _picklable(given):
         return 1
     if workers is not None:
         return workers

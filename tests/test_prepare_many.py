@@ -216,3 +216,13 @@ def test_a_pipe_is_read_once_for_every_output(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("read 48 records") == 2
     assert len((tmp_path / "sft.jsonl").read_text().splitlines()) == 47
+
+
+def test_a_filter_that_cannot_be_sent_to_workers_runs_in_one_process(tmp_path):
+    """A loaded tokenizer (here a local function) cannot be pickled: the run reads the input itself."""
+    source = big_input(tmp_path, copies=4)
+    options = FilterOptions(max_tokens=80, count_tokens=lambda record: len(str(record)) // 30)
+    [result] = run_many([source], [Output(tmp_path / "k.jsonl", partial(filter_step, options), RawLineWriter)],
+                        workers=5)
+    assert "processes" not in json.loads(result.manifest.read_text())["run"]
+    assert result.tally.used > 0 and result.tally.skipped["more than 80 tokens"] > 0
