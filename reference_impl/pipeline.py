@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, NoReturn, Sequence
 
 import orjson
 
@@ -377,7 +377,7 @@ def _push_all(records: Iterable[Rollout], steps: Sequence[Step], drop_reason, sh
                 for push in pushes:
                     push(rollout)
     except Exception as exc:
-        raise _blamed(exc, rollout) from exc
+        _raise_blamed(exc, rollout)
     return rollout
 
 
@@ -388,15 +388,16 @@ def _finish(steps: Sequence[Step], last: Rollout | None) -> None:
             for row in step.finish():
                 step.emit(row)
     except Exception as exc:
-        raise _blamed(exc, last) from exc
+        _raise_blamed(exc, last)
 
 
-def _blamed(exc: Exception, rollout: Rollout | None) -> Exception:
-    """An exception this package did not expect becomes an {class}`InternalError` naming the
-    record; bad input, I/O errors and lack of memory are what they are."""
+def _raise_blamed(exc: Exception, rollout: Rollout | None) -> NoReturn:
+    """Raise an exception this package did not expect as an {class}`InternalError` naming the
+    record; bad input, I/O errors and lack of memory as they are."""
     if isinstance(exc, (InputProblem, InternalError, OSError, MemoryError)):
-        return exc
-    return InternalError(f"{rollout.path}:{rollout.line}" if rollout is not None else "before the first record", exc)
+        raise exc
+    where = f"{rollout.path}:{rollout.line}" if rollout is not None else "before the first record"
+    raise InternalError(where, exc) from exc
 
 
 def _picklable(value) -> bool:
@@ -430,7 +431,7 @@ def _pull(inputs, convert: Converter, writer, drop_reason, on_reject, progress) 
         for row in convert(records(), tally):
             writer.write(row)
     except Exception as exc:
-        raise _blamed(exc, last[0]) from exc
+        _raise_blamed(exc, last[0])
     return shared, [tally]
 
 
@@ -618,7 +619,7 @@ def _run_in_ranges(path: str, spans, makers, steps: list[Step], sinks, drop_reas
                         for row in _rows_of(part[0]):
                             sink.write(row)
         except Exception as exc:
-            raise _blamed(exc, last) from exc
+            _raise_blamed(exc, last)
         _finish(steps, last)
         return shared, steps
     finally:
