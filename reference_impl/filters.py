@@ -29,7 +29,7 @@ import orjson
 
 from .io import JsonlWriter
 from .step import Step, pulled
-from .tally import InputProblem
+from .tally import RunStopped
 from .rollouts import Rollout, group_key, open_binary, reward_of, skip_reason, trajectory_items
 
 __all__ = [
@@ -206,7 +206,7 @@ def record_drop_reason(record: dict, options: FilterOptions) -> str | None:
     return None
 
 
-class InputChanged(InputProblem):
+class InputChanged(RunStopped):
     """An input file changed between the two passes of the group filters."""
 
 

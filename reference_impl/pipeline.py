@@ -47,9 +47,9 @@ import orjson
 from .io import JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
 from .rollouts import Rollout, RolloutError, iter_rollouts
 from .step import Step
-from .tally import InputProblem, InternalError, InvalidInput, Skip, Tally, reason_kind
+from .tally import InternalError, InvalidInput, RunStopped, Skip, Tally, reason_kind
 
-__all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "Converter", "read_rollouts", "run", "run_many", "execute",
+__all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "RunStopped", "Converter", "read_rollouts", "run", "run_many", "execute",
            "Output", "RunResult", "sidecar_path", "line_aligned_spans", "SPLIT_MIN_BYTES",
            "worker_count"]
 
@@ -394,7 +394,7 @@ def _finish(steps: Sequence[Step], last: Rollout | None) -> None:
 def _raise_blamed(exc: Exception, rollout: Rollout | None) -> NoReturn:
     """Raise an exception this package did not expect as an {class}`InternalError` naming the
     record; bad input, I/O errors and lack of memory as they are."""
-    if isinstance(exc, (InputProblem, InternalError, OSError, MemoryError)):
+    if isinstance(exc, (InvalidInput, RunStopped, InternalError, OSError, MemoryError)):
         raise exc
     where = f"{rollout.path}:{rollout.line}" if rollout is not None else "before the first record"
     raise InternalError(where, exc) from exc

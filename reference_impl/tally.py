@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["Skip", "Tally", "InputProblem", "InvalidInput", "InternalError", "reason_kind"]
+__all__ = ["Skip", "Tally", "RunStopped", "InvalidInput", "InternalError", "reason_kind"]
 
 
 class Skip(Exception):
@@ -27,12 +27,13 @@ class Skip(Exception):
         self.reason = reason
 
 
-class InputProblem(Exception):
-    """A problem with the input, not a bug: a run lets it through as it is (never as an
-    {class}`InternalError`), and the script says what is wrong."""
+class RunStopped(Exception):
+    """A reason, other than bad input, that a run stops that is not a bug (an input that changed
+    while being read, ...); the message says what happened. A run lets it through as it is,
+    never as an {class}`InternalError`."""
 
 
-class InvalidInput(InputProblem):
+class InvalidInput(Exception):
     """A rejected line stopped a strict run; ``error`` is the {class}`~reference_impl.rollouts.RolloutError`."""
 
     def __init__(self, error):

@@ -12,9 +12,9 @@ rollouts to rows, and the file suffixes the framework's loader reads.
 
 from __future__ import annotations
 
-from . import custom, nemo_rl, openrlhf, trl, verl
 from .base import (INVALID_ROW, Algorithm, ConvertOptions, Converter, FormatStep, RowSpec, per_record, per_task,
                    rows_from, trainable)
+from . import custom, nemo_rl, openrlhf, trl, verl  # noqa: I001 (they import .base, never this package)
 
 __all__ = ["Algorithm", "ConvertOptions", "RowSpec", "TARGETS", "get_algorithm", "UnknownFormat", "INVALID_ROW",
            "Converter", "FormatStep", "format_step", "rows_from", "trainable", "per_record", "per_task"]
