@@ -9,12 +9,12 @@ import orjson
 
 from ..messages import assistant_runs, chat_tool_schemas, prompt_media, rollout_messages
 from ..tally import Skip, Tally
-from ..pairs import PreferencePair, TaskExtremes, pair_candidate, preference_pairs
+from ..pairs import PreferencePair, TaskExtremes, pair_candidate
 from ..rollouts import GROUND_TRUTH_FIELDS, ground_truth, reward_of
 from .base import INVALID_ROW, ConvertOptions, FormatStep
 
 __all__ = ["conversation", "IMAGELESS", "BACK_TO_BACK", "sft_messages", "task_fields", "reward_for", "KNOWN_TASK_FIELDS",
-           "plain_messages", "PairedConversation", "paired_conversation", "paired_conversations", "PreferencePairs",
+           "plain_messages", "PairedConversation", "paired_conversation", "PreferencePairs",
            "pairs_converter", "ground_truth_of",
            "require_ground_truth", "completion_problem"]
 
@@ -214,17 +214,6 @@ def paired_conversation(pair: PreferencePair, tally: Tally, options: ConvertOpti
     prompt, chosen, tools = conversation(pair.chosen.record, options, tally)
     _, rejected, _ = conversation(pair.rejected.record, options, tally)
     return PairedConversation(prompt, sft_messages([], chosen, tally), sft_messages([], rejected, tally), tools, pair)
-
-
-def paired_conversations(rollouts, tally: Tally, options: ConvertOptions) -> Iterator[PairedConversation]:
-    """The best-versus-worst pair of each task (see {func}`~reference_impl.pairs.preference_pairs`), as messages.
-
-    Only rollouts that end with a valid assistant turn take part ({func}`completion_problem`).
-    """
-    reward = lambda record: reward_of(record, options.reward_component)  # noqa: E731
-    problem = lambda record: completion_problem(record, options)  # noqa: E731
-    for pair in preference_pairs(rollouts, tally, options.min_margin, reward, problem):
-        yield paired_conversation(pair, tally, options)
 
 
 class PreferencePairs(FormatStep):
