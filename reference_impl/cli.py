@@ -138,6 +138,8 @@ NEEDS_TRANSFORMERS = ("--tokenizer needs the transformers package: pip install '
                       "(or pip install -e '.[train]' in this project)")
 """The message for an optional dependency that is missing, with its install command."""
 
+NEEDS_RAY = "--engine ray needs Ray Data: pip install 'ray[data]==2.60.0' (or pip install -e '.[ray]' in this project)"
+
 INTERNAL_ERROR = 3
 """The exit status of a run stopped by a bug in this package (1 is bad input or arguments)."""
 
@@ -235,8 +237,9 @@ def run_and_report(inputs, outputs, args, drop_reason=None) -> int:
     if problem:
         return fail(problem)
     try:
+        ray = getattr(args, "engine", "local") == "ray"
         results = run_many(inputs, outputs, drop_reason=drop_reason, skip_invalid=args.skip_invalid,
-                           progress=args.progress)
+                           progress=args.progress, ray_address=args.ray_address if ray else False)
     except InvalidInput:
         return report_malformed(inputs, "nothing was written", f"write the valid records and list the rejected ones, "
                                 f"with their reasons, in {sidecar_path(outputs[0].path, 'rejects')}")
@@ -318,7 +321,9 @@ def format_output(target: str, algorithm_name: str, path: str, options, extra: d
     ...
     reference_impl.cli.BadOutput: trl sft is written as .jsonl (parquet keeps one schema per file, and would null-fill the tool calls and fields that differ between rows); sft.parquet ends in .parquet
     """
-    from .formats import get_algorithm
+    from functools import partial
+
+    from .formats import format_step, get_algorithm
     from .io import open_writer
     from .pipeline import Output
 
@@ -331,8 +336,8 @@ def format_output(target: str, algorithm_name: str, path: str, options, extra: d
                         f"{named or path} ends in {suffix or 'nothing'}")
     schema = algorithm.parquet_schema() if algorithm.parquet_schema and suffix == ".parquet" else None
     description = {"target": target, "algorithm": algorithm_name, "source": algorithm.source, **(extra or {})}
-    return Output(Path(path), algorithm.converter(options), lambda p: open_writer(p, schema=schema), description,
-                  unit=algorithm.unit)
+    return Output(Path(path), partial(format_step, target, algorithm_name, options), partial(open_writer, schema=schema),
+                  description, algorithm.row_number)
 
 
 @reports_internal_errors
@@ -390,6 +395,11 @@ def prepare_many_parser() -> argparse.ArgumentParser:
                              "into <first output>.rejects.jsonl (default: stop at the first one)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: only on a terminal)")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="local: this machine's cores (default); ray: Ray tasks over byte ranges of the input, "
+                             "on a Ray cluster (--ray-address) or a local one (needs pip install -e '.[ray]')")
+    parser.add_argument(*flag("ray-address"), dest="ray_address", default=None,
+                        help="with --engine ray: the address of a running Ray cluster (default: start a local one)")
     add_convert_arguments(parser)
     parser.add_argument(*flag("prompt-completion"), dest="prompt_completion", action="store_true",
                         help="TRL SFT as prompt/completion instead of messages")
@@ -435,6 +445,11 @@ def prepare_many_main(argv: Sequence[str] | None = None) -> int:
 
     parser = prepare_many_parser()
     args = parser.parse_args(argv)
+    if args.engine == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            return fail(NEEDS_RAY)
     try:
         filters = _filter_options(parser, args)
     except ImportError:
@@ -540,7 +555,9 @@ def filter_main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 on bad input (the process's exit status); 2 for bad arguments.
     """
     quiet_broken_pipe()
-    from .filters import InputChanged, RawLineWriter, filter_converter
+    from functools import partial
+
+    from .filters import InputChanged, RawLineWriter, filter_step
     from .pipeline import Output
 
     parser = filter_parser()
@@ -557,7 +574,7 @@ def filter_main(argv: Sequence[str] | None = None) -> int:
     description = {"script": "filter_rollouts.py", "filters": _filters_given(args),
                    "order": "record filters (masked, reward, length), then --dedupe, --drop-uniform-groups, --top-k"}
     try:
-        output = Output(Path(args.output), filter_converter(options), RawLineWriter, description)
+        output = Output(Path(args.output), partial(filter_step, options), RawLineWriter, description)
         return run_and_report(args.input, [output], args)
     except InputChanged as exc:
         return fail(str(exc))
@@ -685,9 +702,11 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
     quiet_broken_pipe()
     import time
 
+    from functools import partial
+
     from .io import JsonlWriter, same_file, sha256_of, write_json
-    from .pipeline import InvalidInput, Tally, read_rollouts, sidecar_path
-    from .stats import collect_stats, draw_plots, report_table, task_table
+    from .pipeline import InvalidInput, worker_count, execute, sidecar_path
+    from .stats import StatsStep, draw_plots, report_table, task_table
 
     args = stats_parser().parse_args(argv)
     started = time.perf_counter()
@@ -700,7 +719,6 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
     for output in outputs:
         if any(same_file(output, p) for p in args.input):
             return fail(f"refusing to write {output}: it is an input file")
-    tally = Tally()
     rejects = JsonlWriter(sidecar_path(args.report, "rejects")) if args.skip_invalid and args.report else None
     shown = []
 
@@ -712,12 +730,14 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
             print(f"rejected: {error}", file=sys.stderr)
 
     try:
-        stats = collect_stats(read_rollouts(args.input, tally, reject if args.skip_invalid else None, args.progress),
-                              tally, args.threshold, args.reward_component)
+        shared, [step] = execute(args.input, [partial(StatsStep, args.threshold, args.reward_component)], [None],
+                                 on_reject=reject if args.skip_invalid else None, progress=args.progress,
+                                 workers=worker_count(args.input, None))
     except InvalidInput:
         if rejects is not None:
             rejects.abort()
         return report_malformed(args.input, "no report was written", "report on the valid records")
+    tally, stats = step.tally.merge(shared), step.stats
     if tally.used == 0:
         if rejects is not None:
             rejects.abort()

@@ -8,10 +8,10 @@ its reason (``reward below 0.7``, ``task rewards do not vary``...), so that
 *Record filters* (reward range, masked and failed records, length) look at one record at a
 time and run in one streaming pass. *Group filters* (the top k of each task, tasks whose
 rewards do not vary, repeated trajectories) must see a whole task first, and a task's
-rollouts are scattered through the file. A first pass keeps, per task, only a few numbers
-(the lowest and highest reward, and the line numbers of its rollouts, or for the top k a
-heap of k entries) and, for ``--dedupe``, a 16-byte fingerprint per distinct trajectory;
-a second pass copies the lines that survived. The trajectories themselves are never held.
+rollouts are scattered through the file. A first pass keeps, per task, two numbers a
+rollout (its reward and its line) and, for ``--dedupe``, a 16-byte fingerprint per distinct
+trajectory; a second pass copies the lines that survived. The trajectories themselves are
+never held, and the groups of two parts of a file merge into those of the whole.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ import os
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Iterable, Iterator
 
 import orjson
 
 from .io import JsonlWriter
-from .pipeline import RunStopped, Tally
+from .step import Step, pulled
+from .tally import RunStopped
 from .rollouts import Rollout, group_key, open_binary, reward_of, skip_reason, trajectory_items
 
 __all__ = [
@@ -38,6 +40,9 @@ __all__ = [
     "trajectory_fingerprint",
     "record_drop_reason",
     "TaskGroup",
+    "RecordFilter",
+    "GroupFilter",
+    "filter_step",
     "filter_converter",
     "RawLineWriter",
     "InputChanged",
@@ -210,47 +215,62 @@ _LINE_BITS = 40  # a position is (file index << 40) | line number
 
 @dataclass
 class TaskGroup:
-    """What the first pass keeps of one task: a few numbers, never its records.
+    """What the first pass keeps of one task: two numbers a rollout, never its records.
 
     Attributes:
-        count: rollouts that passed the record filters and were not repeats.
-        low, high: the lowest and highest reward among them.
-        positions: where they are (``file << 40 | line``), when all may be kept.
-        heap: with a top k, the k best as ``(reward, -order, position)`` (a min-heap).
-        fingerprints: with ``--dedupe``, the trajectories seen (16 bytes each).
+        top_k: keep the k highest-reward rollouts (earlier lines win ties); ``None`` keeps all.
+        rewards: the rewards of the rollouts that passed the record filters and were not repeats.
+        positions: where they are (``file << 40 | line``), in the order read.
+        fingerprints: with ``--dedupe``, the trajectories seen (16 bytes each), in the same order.
 
     >>> g = TaskGroup(top_k=2)
     >>> for reward, line in [(0.5, 1), (1.0, 2), (0.0, 3), (1.0, 4)]:
-    ...     g.add(reward, line)
+    ...     _ = g.add(reward, line)
     >>> sorted(g.kept()), g.count, (g.low, g.high)
     ([2, 4], 4, (0.0, 1.0))
     """
 
     top_k: int | None = None
-    count: int = 0
-    low: float = float("inf")
-    high: float = float("-inf")
+    rewards: array = field(default_factory=lambda: array("d"))
     positions: array = field(default_factory=lambda: array("q"))
-    heap: list = field(default_factory=list)
-    fingerprints: set = field(default_factory=set)
+    fingerprints: dict = field(default_factory=dict)
 
-    def add(self, reward: float, position: int) -> None:
-        self.count += 1
-        self.low, self.high = min(self.low, reward), max(self.high, reward)
-        if self.top_k is None:
-            self.positions.append(position)
-            return
-        entry = (reward, -self.count, position)  # on equal rewards the later line leaves first
-        if len(self.heap) < self.top_k:
-            heapq.heappush(self.heap, entry)
-        else:
-            heapq.heappushpop(self.heap, entry)
+    def add(self, reward: float, position: int, fingerprint: bytes | None = None) -> bool:
+        """Add a rollout; ``False`` if its trajectory repeats one already added."""
+        if fingerprint is not None:
+            if fingerprint in self.fingerprints:
+                return False
+            self.fingerprints[fingerprint] = None
+        self.rewards.append(reward)
+        self.positions.append(position)
+        return True
+
+    def merge(self, later: TaskGroup) -> int:
+        """Add the rollouts of the same task from later in the input; returns how many were repeats."""
+        prints = list(later.fingerprints) or [None] * len(later.positions)
+        added = sum(self.add(*entry) for entry in zip(later.rewards, later.positions, prints))
+        return len(later.positions) - added
+
+    @property
+    def count(self) -> int:
+        return len(self.positions)
+
+    @property
+    def low(self) -> float:
+        return min(self.rewards)
+
+    @property
+    def high(self) -> float:
+        return max(self.rewards)
 
     def varies(self) -> bool:
         return self.high > self.low
 
     def kept(self) -> Iterable[int]:
-        return self.positions if self.top_k is None else (position for _, _, position in self.heap)
+        if self.top_k is None:
+            return self.positions
+        best = heapq.nlargest(self.top_k, zip(self.rewards, (-p for p in self.positions), self.positions))
+        return [position for _, _, position in best]
 
 
 class _RawLines:
@@ -282,51 +302,75 @@ def _stamp(path: str) -> tuple[int, int]:
     return status.st_size, status.st_mtime_ns
 
 
-def filter_converter(options: FilterOptions):
-    """A converter (for {func}`~reference_impl.pipeline.run`) that yields the kept records'
-    lines as they were read (bytes); write them with {class}`RawLineWriter`."""
+class RecordFilter(Step):
+    """The record filters, push-style: each kept record's line, as it was read."""
 
-    def one_pass(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[bytes]:
-        lines = _RawLines()
-        try:
-            for rollout in rollouts:
-                reason = record_drop_reason(rollout.record, options)
-                if reason is not None:
-                    tally.skip(reason)
-                    continue
-                tally.used += 1
-                yield lines.get(rollout.path, rollout.line)
-        finally:
-            lines.close()
+    shape = "record"
 
-    def two_passes(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[bytes]:
-        files: list[str] = []
-        stamps: list[tuple[int, int]] = []
-        groups: dict[tuple[str, str], TaskGroup] = {}
-        last_line = 0
-        for rollout in rollouts:
-            if not files or rollout.path != files[-1] or rollout.line <= last_line:
-                files.append(rollout.path)
-                stamps.append(_stamp(rollout.path))
-            last_line = rollout.line
-            record = rollout.record
-            reason = record_drop_reason(record, options)
-            if reason is not None:
-                tally.skip(reason)
-                continue
-            reward = reward_of(record, options.reward_component)
-            group = groups.get(key := group_key(rollout))
+    def __init__(self, options: FilterOptions):
+        self.options = options
+
+    def push(self, rollout: Rollout) -> None:
+        reason = record_drop_reason(rollout.record, self.options)
+        if reason is not None:
+            self.tally.skip(reason)
+            return
+        self.tally.used += 1
+        self.emit(rollout.raw)
+
+
+class GroupFilter(Step):
+    """The group filters, in two passes: ``push`` keeps each task's {class}`TaskGroup` (merged
+    across byte ranges); ``finish`` decides what to keep and copies those lines from the input."""
+
+    shape = "combine"
+
+    def __init__(self, options: FilterOptions):
+        self.options = options
+        self.files: list[str] = []
+        self.stamps: list[tuple[int, int]] = []
+        self.groups: dict[tuple[str, str], TaskGroup] = {}
+        self.last_line = 0
+
+    def push(self, rollout: Rollout) -> None:
+        if not self.files or rollout.path != self.files[-1] or rollout.line <= self.last_line:
+            self.files.append(rollout.path)
+            self.stamps.append(_stamp(rollout.path))
+        self.last_line = rollout.line
+        record, options = rollout.record, self.options
+        reason = record_drop_reason(record, options)
+        if reason is not None:
+            self.tally.skip(reason)
+            return
+        reward = reward_of(record, options.reward_component)
+        group = self.groups.get(key := group_key(rollout))
+        if group is None:
+            group = self.groups[key] = TaskGroup(options.top_k)
+        fingerprint = trajectory_fingerprint(record) if options.dedupe else None
+        if not group.add(0.0 if reward is None else reward, (len(self.files) - 1) << _LINE_BITS | rollout.line,
+                         fingerprint):
+            self.tally.skip("duplicate trajectory")
+
+    @property
+    def state(self) -> tuple:
+        return self.files, self.stamps, self.groups
+
+    def merge(self, state: tuple) -> None:
+        """Add the groups of the next byte range of the same file."""
+        files, stamps, groups = state
+        if not self.files:
+            self.files, self.stamps = files, stamps
+        for key, later in groups.items():
+            group = self.groups.get(key)
             if group is None:
-                group = groups[key] = TaskGroup(options.top_k)
-            if options.dedupe:
-                fingerprint = trajectory_fingerprint(record)
-                if fingerprint in group.fingerprints:
-                    tally.skip("duplicate trajectory")
-                    continue
-                group.fingerprints.add(fingerprint)
-            group.add(0.0 if reward is None else reward, (len(files) - 1) << _LINE_BITS | rollout.line)
+                self.groups[key] = later
+            elif repeats := group.merge(later):
+                self.tally.skip("duplicate trajectory", repeats)
+
+    def finish(self) -> Iterator[bytes]:
+        options, tally = self.options, self.tally
         keep = array("q")
-        for group in groups.values():
+        for group in self.groups.values():
             if options.drop_uniform_groups and not group.varies():
                 tally.skip("task rewards do not vary", group.count)
                 continue
@@ -334,22 +378,31 @@ def filter_converter(options: FilterOptions):
             keep.extend(group.kept())
             if group.count > len(keep) - before:
                 tally.skip(f"not in the top {options.top_k} of its task", group.count - (len(keep) - before))
-        groups.clear()
+        self.groups.clear()
         lines = _RawLines()
         try:
             checked = set()
             for position in sorted(keep):
                 index, line = position >> _LINE_BITS, position & ((1 << _LINE_BITS) - 1)
                 if index not in checked:
-                    if _stamp(files[index]) != stamps[index]:
-                        raise InputChanged(f"{files[index]} changed while being filtered; nothing was written")
+                    if _stamp(self.files[index]) != self.stamps[index]:
+                        raise InputChanged(f"{self.files[index]} changed while being filtered; nothing was written")
                     checked.add(index)
                 tally.used += 1
-                yield lines.get(files[index], line)
+                yield lines.get(self.files[index], line)
         finally:
             lines.close()
 
-    return two_passes if options.needs_groups else one_pass
+
+def filter_step(options: FilterOptions) -> Step:
+    """The step that filters: in one pass, or in two for the group filters."""
+    return GroupFilter(options) if options.needs_groups else RecordFilter(options)
+
+
+def filter_converter(options: FilterOptions):
+    """A converter (for {func}`~reference_impl.pipeline.run`) that yields the kept records'
+    lines as they were read (bytes); write them with {class}`RawLineWriter`."""
+    return pulled(partial(filter_step, options))
 
 
 class RawLineWriter(JsonlWriter):

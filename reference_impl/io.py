@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 
@@ -112,9 +112,24 @@ class JsonlWriter(AtomicWriter):
     '{"prompt":"2+2?","completion":"4"}\\n'
     """
 
-    def write(self, row: dict) -> None:
-        self.handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
+    def write(self, row: dict | bytes) -> None:
+        """Write a row; a row given as bytes is a line already serialised, copied as it is."""
+        if isinstance(row, bytes):
+            self.handle.write(row if row.endswith(b"\n") else row + b"\n")
+        else:
+            self.handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY))
         self.rows += 1
+
+    def write_file(self, path: str | Path | bytes, rows: int) -> None:
+        """Append a file (or its bytes) of ``rows`` lines already written by another JSON Lines writer."""
+        import shutil
+
+        if isinstance(path, bytes):
+            self.handle.write(path)
+        else:
+            with open(path, "rb") as handle:
+                shutil.copyfileobj(handle, self.handle, 1 << 20)
+        self.rows += rows
 
     def write_raw(self, line: bytes) -> None:
         """Write an already-serialised line (it must end with a newline)."""
@@ -235,10 +250,3 @@ def write_json(path: str | Path, value: Any) -> None:
     with AtomicWriter(path) as writer:
         writer.handle.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
 
-
-def iter_jsonl_rows(path: str | Path) -> Iterable[dict]:
-    """Read back a JSONL file of rows (for tests and examples)."""
-    with open(path, "rb") as handle:
-        for line in handle:
-            if line.strip():
-                yield orjson.loads(line)

@@ -1,9 +1,10 @@
-"""Group rollouts by task: preference pairs and one prompt per task, in one streaming pass.
+"""Preference pairs: the best and the worst rollout of each task, in one streaming pass.
 
 Rollout files are written in completion order, so the rollouts of a task are scattered
-through the file. Holding the whole file to group it would not scale; these functions keep
-only what each task needs (its best and worst rollout, or whether it was seen), so memory
-grows with the number of tasks, not with the size of the trajectories.
+through the file. Holding the whole file to group it would not scale; {class}`TaskExtremes`
+keeps only what each task needs (the lines of its best and worst rollout), so memory grows
+with the number of tasks, not with the size of the file, and the extremes of two parts of a
+file merge into those of the whole.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from .pipeline import Tally
-from .rollouts import Rollout, group_key, reward_of, skip_reason
+from .tally import Skip, Tally
+from .rollouts import Rollout, flatten_step_lists, group_key, parse_line, reward_of, skip_reason
 
-__all__ = ["PreferencePair", "preference_pairs", "first_per_task", "ANOTHER_ROLLOUT"]
+__all__ = ["PreferencePair", "TaskExtremes", "pair_candidate", "preference_pairs"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,103 @@ class _Extremes:
     worst: Rollout
     worst_reward: float
     count: int = 1
+
+    def add(self, rollout: Rollout, value: float) -> None:
+        self.count += 1
+        if value > self.best_reward:
+            self.best, self.best_reward = rollout, value
+        elif value < self.worst_reward:
+            self.worst, self.worst_reward = rollout, value
+
+    def merge(self, later: _Extremes) -> None:
+        """Add the rollouts of the same task read later (earlier rollouts win ties, as in one pass)."""
+        self.count += later.count
+        if later.best_reward > self.best_reward:
+            self.best, self.best_reward = later.best, later.best_reward
+        if later.worst_reward < self.worst_reward:
+            self.worst, self.worst_reward = later.worst, later.worst_reward
+
+
+class TaskExtremes:
+    """What preference pairs need of each task, in the order tasks first appear: its best and
+    its worst rollout, and how many it has. Merging the extremes of the next part of the input
+    gives what one pass over both parts gives.
+
+    >>> from reference_impl.rollouts import Rollout
+    >>> def r(line, reward):
+    ...     return Rollout("x.jsonl", line, {"_ng_task_index": 0})
+    >>> first, second = TaskExtremes(), TaskExtremes()
+    >>> first.add(r(1, 0.5), 0.5); second.add(r(2, 1.0), 1.0); second.add(r(3, 0.0), 0.0)
+    >>> first.merge(second.groups)
+    >>> [(g.best.line, g.worst.line, g.count) for g in first.groups.values()]
+    [(2, 3, 3)]
+    """
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str, str], _Extremes] = {}
+
+    def add(self, rollout: Rollout, value: float) -> None:
+        key = group_key(rollout)
+        if rollout.raw is not None:  # the line is kept, a fraction of the parsed record's size
+            rollout = Rollout(rollout.path, rollout.line, None, rollout.raw)
+        group = self.groups.get(key)
+        if group is None:
+            self.groups[key] = _Extremes(rollout, value, rollout, value)
+        else:
+            group.add(rollout, value)
+
+    def merge(self, groups: dict) -> None:
+        for key, later in groups.items():
+            group = self.groups.get(key)
+            if group is None:
+                self.groups[key] = later
+            else:
+                group.merge(later)
+
+    def pairs(self, tally: Tally, min_margin: float = 0.0) -> Iterator[PreferencePair]:
+        """One pair per task whose best and worst rewards differ by more than ``min_margin``;
+        every other rollout is counted as skipped with its reason."""
+        for key, group in self.groups.items():
+            if group.count == 1:
+                tally.skip("only rollout of its task")
+                continue
+            margin = group.best_reward - group.worst_reward
+            if margin <= min_margin:
+                tally.skip("tied rewards in its task (no preference)" if margin == 0 else f"reward gap <= {min_margin}",
+                           group.count)
+                continue
+            tally.used += 2
+            if group.count > 2:
+                tally.skip("neither best nor worst of its task", group.count - 2)
+            yield PreferencePair(key[1], _parsed(group.best), _parsed(group.worst), margin)
+
+
+def _parsed(rollout: Rollout) -> Rollout:
+    """The rollout with its record, parsed again from its line if only the line was kept."""
+    if rollout.record is not None:
+        return rollout
+    return Rollout(rollout.path, rollout.line, flatten_step_lists(parse_line(rollout.raw, rollout.path, rollout.line)))
+
+
+def pair_candidate(record: dict, reward: Callable[[dict], float | None] = reward_of,
+                   problem: Callable[[dict], str | None] | None = None) -> float:
+    """The reward of a rollout that can be one side of a preference pair.
+
+    Raises:
+        Skip: why it cannot (masked, no reward, ``problem``'s reason).
+
+    >>> pair_candidate({"reward": 0.5, "response": {"output": [{}]}})
+    0.5
+    """
+    reason = skip_reason(record)
+    if reason is not None:
+        raise Skip(reason)
+    value = reward(record)
+    if value is None:
+        raise Skip("no reward")
+    if problem is not None and (why := problem(record)) is not None:
+        raise Skip(why)
+    return value
 
 
 def preference_pairs(
@@ -71,64 +169,10 @@ def preference_pairs(
     >>> t.used, dict(t.skipped)
     (2, {'neither best nor worst of its task': 1, 'only rollout of its task': 1})
     """
-    groups: dict[tuple[str, str], _Extremes] = {}
+    extremes = TaskExtremes()
     for rollout in rollouts:
-        reason = skip_reason(rollout.record)
-        if reason is not None:
-            tally.skip(reason)
-            continue
-        value = reward(rollout.record)
-        if value is None:
-            tally.skip("no reward")
-            continue
-        if problem is not None and (why := problem(rollout.record)) is not None:
-            tally.skip(why)
-            continue
-        key = group_key(rollout)
-        group = groups.get(key)
-        if group is None:
-            groups[key] = _Extremes(rollout, value, rollout, value)
-            continue
-        group.count += 1
-        if value > group.best_reward:
-            group.best, group.best_reward = rollout, value
-        elif value < group.worst_reward:
-            group.worst, group.worst_reward = rollout, value
-    for key, group in groups.items():
-        if group.count == 1:
-            tally.skip("only rollout of its task")
-            continue
-        margin = group.best_reward - group.worst_reward
-        if margin <= min_margin:
-            tally.skip("tied rewards in its task (no preference)" if margin == 0 else f"reward gap <= {min_margin}", group.count)
-            continue
-        tally.used += 2
-        if group.count > 2:
-            tally.skip("neither best nor worst of its task", group.count - 2)
-        yield PreferencePair(key[1], group.best, group.worst, margin)
-
-
-ANOTHER_ROLLOUT = "another rollout of a task already written"
-"""The skip reason of a task's later rollouts, where only its first gives a row."""
-
-
-def first_per_task(rollouts: Iterable[Rollout], tally: Tally) -> Iterator[Rollout]:
-    """The first rollout of each task ({func}`~reference_impl.rollouts.group_key`), for
-    formats that need the task's prompt once.
-
-    The other rollouts of the task are counted as skipped.
-
-    >>> from reference_impl.rollouts import Rollout
-    >>> t = Tally(read=3)
-    >>> rows = [Rollout("x", i, {"_ng_task_index": i // 2}) for i in range(3)]
-    >>> [r.line for r in first_per_task(rows, t)], dict(t.skipped)
-    ([0, 2], {'another rollout of a task already written': 1})
-    """
-    seen: set[tuple[str, str]] = set()
-    for rollout in rollouts:
-        key = group_key(rollout)
-        if key in seen:
-            tally.skip(ANOTHER_ROLLOUT)
-            continue
-        seen.add(key)
-        yield rollout
+        try:
+            extremes.add(rollout, pair_candidate(rollout.record, reward, problem))
+        except Skip as skip:
+            tally.skip(skip.reason)
+    yield from extremes.pairs(tally, min_margin)

@@ -1,11 +1,12 @@
-"""Read rollouts, convert them, write the result: with every record accounted for.
+"""The engine: read rollouts once, push each record to every output, write the results.
 
-A run reads one or more rollout files and hands the good records to a converter (a
-format's algorithm, or a filter). Each input line ends up in exactly one place:
+Each output of a run is a {class}`~reference_impl.step.Step`: a format's rows, a filter, the
+statistics. The reader parses each line once and pushes the record to every step; each
+input line ends up in exactly one place, for every output:
 
 * **used**: it went into the output;
-* **skipped**, with a reason: well formed, but not training data for this algorithm
-  (no reward, masked, a task group that taught nothing, ...);
+* **skipped**, with a reason: well formed, but not training data for this output (no
+  reward, masked, a task group that taught nothing, dropped by a filter...);
 * **rejected**, with ``file:line: reason``: malformed.
 
 so that ``read == used + skipped + rejected`` always holds ({meth}`Tally.reconciles`).
@@ -13,132 +14,50 @@ so that ``read == used + skipped + rejected`` always holds ({meth}`Tally.reconci
 Bad input is strict by default: the first rejected line stops the run, nothing is
 written, and the caller exits non-zero. With ``skip_invalid=True`` the valid records are
 written and each rejected line goes, with its reason, into a rejects file beside the
-output. A manifest beside the output records the counts and the checksums.
+first output. A manifest beside each output records the counts and the checksums.
+
+Two runners, one pass each:
+
+* **local** (small, compressed or several inputs, or a pipe): one process, no threads;
+* **parallel** (one uncompressed file of {data}`SPLIT_MIN_BYTES` or more): the file is cut
+  at line boundaries into one byte range per core, and a worker process per range pushes
+  its records to its own steps. Workers are rebuilt from plain data (the steps' picklable
+  factories), so they start with ``spawn`` as well as ``fork``. The parent then joins each
+  output in file order, as the step's ``shape`` says: the rows of each range (``record``),
+  the rows made from each range's first rollout of every task (``task``), or the steps'
+  merged states (``combine``). The files are the ones one pass writes.
 """
 
 from __future__ import annotations
 
 import os
-import queue
+import shutil
 import sys
-import threading
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, NoReturn, Sequence
 
-from .io import AtomicWriter, JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
-from .rollouts import Rollout, RolloutError, group_key, iter_rollouts
+import orjson
 
-__all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "RunStopped", "Converter", "read_rollouts", "run", "run_many", "Output", "RunResult",
-           "sidecar_path"]
+from .io import JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
+from .rollouts import Rollout, RolloutError, iter_rollouts
+from .step import Step
+from .tally import InternalError, InvalidInput, RunStopped, Skip, Tally, reason_kind
 
-
-class Skip(Exception):
-    """Raised by a per-record converter to skip a record; the reason is counted.
-
-    >>> Skip("no reward").reason
-    'no reward'
-    """
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class InvalidInput(Exception):
-    """A rejected line stopped a strict run; ``error`` is the {class}`~reference_impl.rollouts.RolloutError`."""
-
-    def __init__(self, error: RolloutError):
-        super().__init__(str(error))
-        self.error = error
-
-
-@dataclass
-class Tally:
-    """The counts of one run.
-
-    Attributes:
-        read: input lines read (blank lines aside).
-        used: records that went into the output.
-        rows: rows written (a preference pair uses two records for one row).
-        skipped: skipped records by reason.
-        rejected: rejected lines by reason.
-        dropped: parts left out inside records that were used (images, unknown items, ...).
-        flagged: records used as they are, with something worth knowing (assistant turns back to back).
-
-    >>> t = Tally(read=4, used=2, skipped=Counter({"no reward": 1}), rejected=Counter({"not valid JSON": 1}))
-    >>> t.reconciles()
-    True
-    """
-
-    read: int = 0
-    used: int = 0
-    rows: int = 0
-    skipped: Counter = field(default_factory=Counter)
-    rejected: Counter = field(default_factory=Counter)
-    dropped: Counter = field(default_factory=Counter)
-    flagged: Counter = field(default_factory=Counter)
-
-    def skip(self, reason: str, count: int = 1) -> None:
-        self.skipped[reason] += count
-
-    def reconciles(self) -> bool:
-        """Whether every line read is used, skipped or rejected, exactly once."""
-        return self.read == self.used + sum(self.skipped.values()) + sum(self.rejected.values())
-
-    def as_dict(self) -> dict:
-        return {
-            "read": self.read,
-            "used": self.used,
-            "rows_written": self.rows,
-            "skipped": dict(self.skipped.most_common()),
-            "rejected": dict(self.rejected.most_common()),
-            "dropped_parts": dict(self.dropped.most_common()),
-            "flagged": dict(self.flagged.most_common()),
-            "reconciles": self.reconciles(),
-        }
-
-    def report(self) -> str:
-        """A few lines for people: what was read, written, skipped and rejected.
-
-        >>> print(Tally(read=3, used=2, rows=2, skipped=Counter({"no reward": 1})).report())
-        read 3 records: 2 used -> 2 rows written, 1 skipped, 0 rejected
-          skipped 1: no reward
-        """
-        lines = [
-            f"read {self.read} records: {self.used} used -> {self.rows} rows written, "
-            f"{sum(self.skipped.values())} skipped, {sum(self.rejected.values())} rejected"
-        ]
-        lines += [f"  skipped {n}: {reason}" for reason, n in self.skipped.most_common()]
-        lines += [f"  rejected {n}: {reason}" for reason, n in self.rejected.most_common()]
-        lines += [f"  dropped inside records {n}: {what}" for what, n in self.dropped.most_common()]
-        lines += [f"  flagged {n}: {what}" for what, n in self.flagged.most_common()]
-        return "\n".join(lines)
-
+__all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "RunStopped", "Converter", "read_rollouts", "run", "run_many", "execute",
+           "Output", "RunResult", "sidecar_path", "line_aligned_spans", "SPLIT_MIN_BYTES",
+           "worker_count"]
 
 Converter = Callable[[Iterable[Rollout], Tally], Iterator[dict]]
-"""A converter takes rollouts and the run's tally and yields output rows.
+"""A pull-style converter: ``convert(rollouts, tally)`` yields rows (see {data}`reference_impl.formats.Converter`)."""
 
-It counts what it does with every record: ``tally.used += n`` for records that go into a
-row, ``tally.skip(reason)`` for the others."""
-
-
-def _reason_kind(reason: str) -> str:
-    """The reason without its variable part, for counting.
-
-    >>> _reason_kind("not valid JSON (unexpected character: line 1 column 1 (char 0))")
-    'not valid JSON'
-    >>> _reason_kind("response.output[3] is an array, expected an object")
-    'response.output[] is an array, expected an object'
-    """
-    import re
-
-    return re.sub(r"\[\d+\]", "[]", reason.split(" (", 1)[0])
+SPLIT_MIN_BYTES = 64 << 20
+"""Inputs smaller than this are read by one process: starting workers would cost more."""
 
 
 def read_rollouts(
@@ -175,10 +94,9 @@ def read_rollouts(
                 if bar is not None:
                     bar.update()
                 if isinstance(item, RolloutError):
+                    tally.rejected[reason_kind(item.reason)] += 1
                     if on_reject is None:
-                        tally.rejected[_reason_kind(item.reason)] += 1
                         raise InvalidInput(item)
-                    tally.rejected[_reason_kind(item.reason)] += 1
                     on_reject(item)
                     continue
                 yield item
@@ -217,26 +135,27 @@ class Output:
 
     Attributes:
         path: the file (``.jsonl`` or ``.parquet``); never one of the inputs.
-        convert: the {data}`Converter` that makes its rows.
+        step: makes the {class}`~reference_impl.step.Step` that makes its rows; picklable
+            (a module-level function, or a ``functools.partial`` of one), so that a worker
+            process can make its own.
         write_rows: a writer factory taking the path (default: by suffix, {func}`~reference_impl.io.open_writer`).
         description: what to record in its manifest about the run (target, options...).
+        row_number: a dotted field the writer sets to each row's number in the file.
+        convert: instead of ``step``, a pull-style {data}`Converter`; it runs alone, in one pass.
     """
 
     path: Path
-    convert: Converter
+    step: Callable[[], Step] | None = None
     write_rows: Callable = open_writer
     description: dict = field(default_factory=dict)
-    unit: str = "stream"
-    """What each row comes from: ``"record"``, one record alone (SFT, KTO); ``"task"``, the
-    first rollout of a task, without its trajectory (GRPO prompts); ``"stream"``, anything
-    (preference pairs need whole tasks). The first two let a large input be read in byte
-    ranges on several cores (see {func}`run_many`)."""
+    row_number: str | None = None
+    convert: Converter | None = None
 
 
 def run(
     inputs: Sequence[str | Path],
     output: str | Path,
-    convert: Converter,
+    convert,
     *,
     skip_invalid: bool = False,
     description: dict | None = None,
@@ -248,7 +167,8 @@ def run(
     Args:
         inputs: rollout files.
         output: the file to write (``.jsonl`` or ``.parquet``); never one of the inputs.
-        convert: a {data}`Converter`.
+        convert: a format's converter ({meth}`~reference_impl.formats.Algorithm.converter`),
+            or any pull-style {data}`Converter`.
         skip_invalid: write the valid records and put rejected lines in a rejects file,
             instead of stopping at the first one.
         description: what to record in the manifest about this run (target, options...).
@@ -262,7 +182,15 @@ def run(
         InvalidInput: a malformed line, in strict mode. Nothing is written.
         OutputExistsAsInput: the output is one of the inputs.
     """
-    target = Output(Path(output), convert, write_rows or open_writer, description or {})
+    from .formats import TARGETS, FormatStep, format_step
+    from .formats.base import FormatConverter
+
+    target = Output(Path(output), None, write_rows or open_writer, description or {}, convert=convert)
+    if isinstance(convert, FormatConverter) and isinstance(convert.step(), FormatStep):
+        algorithm = convert.algorithm
+        registered = TARGETS.get(algorithm.target, {}).get(algorithm.name) is algorithm
+        make = partial(format_step, algorithm.target, algorithm.name, convert.options) if registered else convert.step
+        target = Output(Path(output), make, write_rows or open_writer, description or {}, algorithm.row_number)
     [result] = run_many(inputs, [target], skip_invalid=skip_invalid, progress=progress)
     return result
 
@@ -274,24 +202,15 @@ def run_many(
     drop_reason: Callable[[dict], str | None] | None = None,
     skip_invalid: bool = False,
     progress: bool | None = None,
-    parallel: str | None = None,
+    workers: int | None = None,
+    start_method: str | None = None,
+    ray_address: str | bool | None = False,
 ) -> list[RunResult]:
     """Read rollout files once, filter them, and write several outputs from that one read.
 
-    The work is shared out over the cores by forked worker processes (nothing is copied;
-    no record crosses between processes). A large, uncompressed input is cut at line
-    boundaries into one byte range per core, and each range's worker parses and filters its
-    lines once for every output whose rows come from one record (SFT, KTO: it writes them)
-    or from a task's first rollout (prompts: it passes those on, trajectories left out, and
-    the rows are made here, in file order). The parts are joined in file order, so the
-    files are the ones a single pass writes. An output that needs whole tasks (preference
-    pairs), or any output of an input that is not cut, is written by a worker of its own.
-    Where processes cannot be forked, or with ``parallel="threads"``, the input is parsed
-    once and each converter runs in a thread, fed batches through a short queue. Either way
-    memory stays bounded whatever the converters hold back, and the outputs are put in
-    place only when all of them succeeded. Each output gets its own manifest and tally, and
-    each tally reconciles on its own: the records the filter dropped are counted as
-    skipped, with their reasons, in every one.
+    Each output gets its own manifest and tally, and each tally reconciles on its own: the
+    records the filter dropped are counted as skipped, with their reasons, in every one. The
+    outputs are put in place only when all of them succeeded.
 
     Args:
         inputs: rollout files.
@@ -301,14 +220,19 @@ def run_many(
         skip_invalid: write the valid records and list rejected lines in a rejects file
             beside the first output, instead of stopping at the first one.
         progress: show a progress bar (default: only on a terminal).
-        parallel: ``"processes"`` or ``"threads"`` (see above); by default processes where
-            the system can fork.
+        workers: worker processes (default: one per core for one large uncompressed file,
+            else none); see {func}`execute`.
+        start_method: how workers start (``fork``, ``spawn``...; default: the system's).
+        ray_address: run the workers on Ray instead: the cluster at this address, or ``None``
+            for a local one; ``False`` (the default) uses no Ray. The input must be one
+            uncompressed file that every node can read.
 
     Returns:
         One {class}`RunResult` per output, in order.
 
     Raises:
         InvalidInput: a malformed line, in strict mode. Nothing is written.
+        InternalError: a bug in a step; the record read last is named. Nothing is written.
         OutputExistsAsInput: an output is one of the inputs.
         ValueError: two outputs are the same file.
     """
@@ -320,34 +244,34 @@ def run_many(
                 raise OutputExistsAsInput(f"refusing to write {output}: it is an input file")
     if len({p.resolve() for p in paths}) < len(paths):
         raise ValueError("two outputs are the same file: " + ", ".join(str(p) for p in paths))
-    writers: list = []
     rejects_path = sidecar_path(paths[0], "rejects")
-    read = partial(_read_filtered, inputs, drop_reason=drop_reason)
-    hashing = ThreadPoolExecutor(max_workers=2)
-    checksums: list = []
-
-    def hash_inputs() -> None:  # beside the run: hashlib lets go of the GIL (a pipe is hashed afterwards)
-        checksums.extend(hashing.submit(_sha256_in_the_background, path) if Path(path).is_file() else None
-                         for path in inputs)
-
-    if parallel is None:
-        parallel = "processes" if hasattr(os, "fork") else "threads"
-    if not all(Path(path).is_file() for path in inputs):
-        parallel = "threads"  # a pipe can be read only once: one reader for every output
-    tasks = _plan(inputs, outputs) if parallel == "processes" else [((i,), None) for i in range(len(outputs))]
-    rejects = None
+    hashing = ThreadPoolExecutor(max_workers=2)  # beside the run: hashlib lets go of the GIL
+    checksums = [hashing.submit(_sha256_in_the_background, path) if Path(path).is_file() else None for path in inputs]
+    writers: list = []
+    rejects = JsonlWriter(rejects_path) if skip_invalid else None
     try:
-        if len(tasks) > 1 and parallel == "processes":
-            shared, tallies, rows, wrote_rejects = _run_processes(read, outputs, tasks, rejects_path, skip_invalid,
-                                                                  progress, hash_inputs, str(inputs[0]))
+        writers = [_numbered(o.write_rows(p), o.row_number) for o, p in zip(outputs, paths)]
+        on_reject = (lambda error: rejects.write(error.as_row())) if rejects is not None else None
+        if any(o.convert is not None for o in outputs):
+            if len(outputs) > 1:
+                raise ValueError("a converter function runs alone: give several outputs as steps")
+            processes = 1
+            shared, tallies = _pull(inputs, outputs[0].convert, writers[0], drop_reason, on_reject, progress)
         else:
-            hash_inputs()
-            rejects = JsonlWriter(rejects_path) if skip_invalid else None
-            writers.extend(o.write_rows(p) for o, p in zip(outputs, paths))
-            jobs = [(o.convert, Tally(), w) for o, w in zip(outputs, writers)]
-            shared, tallies = _convert_here(read, jobs, rejects, progress)
-            rows = [writer.rows for writer in writers]
-            wrote_rejects = rejects_path if rejects is not None and rejects.rows else None
+            processes = worker_count(inputs, workers, ([o.step for o in outputs], drop_reason))
+            if ray_address is not False and (len(inputs) != 1 or not Path(inputs[0]).is_file()
+                                             or Path(inputs[0]).suffix == ".gz"):
+                raise ValueError("Ray reads byte ranges of one uncompressed file: give one .jsonl file")
+            shared, steps = execute(inputs, [o.step for o in outputs], writers, drop_reason=drop_reason,
+                                    on_reject=on_reject, progress=progress, workers=processes,
+                                    start_method=start_method, scratch=paths[0].parent, ray_address=ray_address)
+            tallies = [step.tally for step in steps]
+        for writer in writers:
+            writer.commit()
+        wrote_rejects = None
+        if rejects is not None:
+            rejects.commit() if rejects.rows else rejects.abort()
+            wrote_rejects = rejects_path if rejects.rows else None
     except BaseException:
         for writer in writers:
             writer.abort()
@@ -358,15 +282,15 @@ def run_many(
     input_sums = [{"path": str(p), "sha256": c.result() if c else sha256_of(p)} for p, c in zip(inputs, checksums)]
     output_sums = [hashing.submit(sha256_of, p) for p in paths]
     results = []
-    for index, (output, path, tally, written, checksum) in enumerate(zip(outputs, paths, tallies, rows, output_sums)):
-        tally.read, tally.rows = shared.read, written
-        tally.rejected.update(shared.rejected)
-        tally.skipped.update(shared.skipped)
+    for output, path, tally, writer, checksum in zip(outputs, paths, tallies, writers, output_sums):
+        tally.merge(shared)
+        tally.rows = writer.rows
         description = dict(output.description)
         if len(paths) > 1:
             description["written_with"] = [str(p) for p in paths if p != path]
-        processes = sum(1 for indexes, _ in tasks if index in indexes) if len(tasks) > 1 else 0
-        if processes > 1:
+        if ray_address is not False:
+            description["engine"] = "ray"
+        elif processes > 1:
             description["processes"] = processes
         manifest = sidecar_path(path, "manifest")
         write_json(manifest, {
@@ -382,6 +306,337 @@ def run_many(
     return results
 
 
+def execute(
+    inputs: Sequence[str | Path],
+    makers: Sequence[Callable[[], Step]],
+    sinks: Sequence[Any],
+    *,
+    drop_reason: Callable[[dict], str | None] | None = None,
+    on_reject: Callable[[RolloutError], None] | None = None,
+    progress: bool | None = None,
+    workers: int = 1,
+    start_method: str | None = None,
+    scratch: str | Path | None = None,
+    ray_address: str | bool | None = False,
+) -> tuple[Tally, list[Step]]:
+    """Push every record of the inputs to a step per output, and finish the steps.
+
+    Args:
+        inputs: rollout files.
+        makers: a picklable factory per output, making its {class}`~reference_impl.step.Step`.
+        sinks: where each step's rows go: a writer (``write(row)``), or ``None`` for a step
+            that writes no rows (the statistics).
+        drop_reason: a record filter; the records it drops are counted in the shared tally.
+        on_reject: what to do with each rejected line; ``None`` stops at the first one.
+        progress: show a progress bar (default: only on a terminal).
+        workers: worker processes over byte ranges of the one input file (1: no worker).
+        start_method: how workers start (default: the system's).
+        scratch: where the workers' parts are written (default: the system's temporary folder).
+        ray_address: run the workers as Ray tasks instead of processes of this machine: on
+            the Ray cluster at this address, or ``None`` for a local one (``False``: no Ray).
+            The input must be where every node can read it.
+
+    Returns:
+        The tally of what every output shares (lines read, rejected, dropped by the filter),
+        and the finished steps, each with its own tally.
+    """
+    steps = [make().start(Tally(), sink.write if sink is not None else _no_rows) for make, sink in zip(makers, sinks)]
+    if ray_address is not False:
+        from .ray_engine import ray_map_ranges, ray_workers
+
+        ray_map = partial(ray_map_ranges, ray_address, _work)
+        spans = line_aligned_spans(inputs[0], ray_workers(ray_address))
+        return _run_in_ranges(str(inputs[0]), spans, makers, steps, sinks, drop_reason, on_reject, progress,
+                              ray_map, None)
+    spans = line_aligned_spans(inputs[0], workers) if workers > 1 else []
+    if len(spans) < 2:
+        shared = Tally()
+        last = _push_all(read_rollouts(inputs, shared, on_reject, progress), steps, drop_reason, shared)
+        _finish(steps, last)
+        return shared, steps
+    return _run_in_ranges(str(inputs[0]), spans, makers, steps, sinks, drop_reason, on_reject, progress,
+                          partial(_map_in_processes, start_method), scratch or tempfile.gettempdir())
+
+
+def _push_all(records: Iterable[Rollout], steps: Sequence[Step], drop_reason, shared: Tally) -> Rollout | None:
+    """The one loop: each record the filter keeps goes to every step. Returns the last record.
+
+    Raises:
+        InternalError: a step raised something it should not have; the record is named.
+    """
+    pushes = [step.push for step in steps]
+    rollout = None
+    try:
+        with _fewer_collections():
+            for rollout in records:
+                if drop_reason is not None:
+                    reason = drop_reason(rollout.record)
+                    if reason is not None:
+                        shared.skip(reason)
+                        continue
+                for push in pushes:
+                    push(rollout)
+    except Exception as exc:
+        _raise_blamed(exc, rollout)
+    return rollout
+
+
+def _finish(steps: Sequence[Step], last: Rollout | None) -> None:
+    """End every step, writing the rows each held back."""
+    try:
+        for step in steps:
+            for row in step.finish():
+                step.emit(row)
+    except Exception as exc:
+        _raise_blamed(exc, last)
+
+
+def _raise_blamed(exc: Exception, rollout: Rollout | None) -> NoReturn:
+    """Raise an exception this package did not expect as an {class}`InternalError` naming the
+    record; bad input, I/O errors and lack of memory as they are."""
+    if isinstance(exc, (InvalidInput, RunStopped, InternalError, OSError, MemoryError)):
+        raise exc
+    where = f"{rollout.path}:{rollout.line}" if rollout is not None else "before the first record"
+    raise InternalError(where, exc) from exc
+
+
+def _picklable(value) -> bool:
+    """Whether workers can be given this (a filter holding a loaded tokenizer cannot)."""
+    import pickle
+
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return False
+    return True
+
+
+def _no_rows(row) -> None:
+    raise TypeError("this step has no output to write rows to")
+
+
+def _pull(inputs, convert: Converter, writer, drop_reason, on_reject, progress) -> tuple[Tally, list[Tally]]:
+    """A pull-style converter's one pass: it takes the records and yields the rows."""
+    shared, tally, last = Tally(), Tally(), [None]
+
+    def records() -> Iterator[Rollout]:
+        for rollout in read_rollouts(inputs, shared, on_reject, progress):
+            last[0] = rollout
+            if drop_reason is not None and (reason := drop_reason(rollout.record)) is not None:
+                shared.skip(reason)
+                continue
+            yield rollout
+
+    try:
+        for row in convert(records(), tally):
+            writer.write(row)
+    except Exception as exc:
+        _raise_blamed(exc, last[0])
+    return shared, [tally]
+
+
+class _Numbered:
+    """A writer that sets each row's number (at a dotted field) before writing it."""
+
+    def __init__(self, writer, dotted: str):
+        self.writer, self.dotted = writer, dotted
+
+    def write(self, row: dict) -> None:
+        from .formats.base import number_row
+
+        self.writer.write(number_row(row, self.dotted, self.writer.rows))
+
+    def __getattr__(self, name):
+        if name == "write_file":  # rows copied as they are would keep their numbers
+            raise AttributeError(name)
+        return getattr(self.writer, name)
+
+
+def _numbered(writer, dotted: str | None):
+    return _Numbered(writer, dotted) if dotted else writer
+
+
+# The parallel runner.
+
+
+def worker_count(inputs: Sequence[str | Path], workers: int | None = None, given: Any = None) -> int:
+    """How many worker processes read the input: one per core for one large, uncompressed
+    file (``workers`` overrides the count), and none if what they would be ``given`` (the
+    steps' factories, the filter) cannot be sent to them (a filter holding a loaded tokenizer)."""
+    path = Path(inputs[0])
+    if len(inputs) != 1 or not path.is_file() or path.suffix == ".gz" or not _picklable(given):
+        return 1
+    if workers is not None:
+        return workers
+    return _cores() if path.stat().st_size >= SPLIT_MIN_BYTES else 1
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def line_aligned_spans(path: str | Path, parts: int) -> list[tuple[int, int]]:
+    """Split a file into about ``parts`` byte ranges that start at the start of a line.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.jsonl"
+    >>> _ = p.write_bytes(b"aaaa\\nbb\\ncccccc\\nd\\n")
+    >>> line_aligned_spans(p, 2)
+    [(0, 8), (8, 17)]
+    """
+    size = os.path.getsize(path)
+    starts = [0]
+    with open(path, "rb") as handle:
+        for k in range(1, parts):
+            handle.seek(max(size * k // parts - 1, starts[-1]))
+            handle.readline()  # to the start of the next line
+            if handle.tell() < size and handle.tell() > starts[-1]:
+                starts.append(handle.tell())
+    return [(start, end) for start, end in zip(starts, starts[1:] + [size])]
+
+
+@dataclass(frozen=True)
+class _Range:
+    """What a worker is given: plain data."""
+
+    number: int
+    path: str
+    span: tuple[int, int]
+    makers: tuple
+    drop_reason: Any
+    list_rejects: bool
+    progress: bool | None
+    folder: str | None
+    """Where to leave the parts; ``None``: send them back as bytes (from another machine)."""
+
+
+@dataclass
+class _RangeResult:
+    """What a worker gives back: the shared tally, each step's tally and part (rows as JSON
+    Lines, ``(file or bytes, rows)``, or a combining step's state), and its rejected lines."""
+
+    shared: Tally
+    tallies: list
+    parts: list
+    rejects: str | bytes | None
+
+
+def _work(job: _Range) -> _RangeResult:
+    """In a worker process: push the records of one byte range to fresh steps.
+
+    Rows go to a file per output (``record``), as do the first rollouts of each task
+    (``task``: the parent makes their rows); a ``combine`` step's state is sent back.
+    """
+    folder = Path(job.folder or tempfile.mkdtemp(prefix=".parts-"))
+    writers: list = []
+    rejects = JsonlWriter(folder / f"rejects-{job.number}.jsonl") if job.list_rejects else None
+    try:
+        steps = []
+        for index, make in enumerate(job.makers):
+            step = make()
+            writer = None if step.shape == "combine" else JsonlWriter(folder / f"{index}-{job.number}.jsonl")
+            writers.append(writer)
+            if step.shape == "task":
+                step.prompts_only = True
+            steps.append(step.start(Tally(), writer.write if writer is not None else _no_rows))
+        shared = Tally()
+        on_reject = (lambda error: rejects.write(error.as_row())) if rejects is not None else None
+        _push_all(read_rollouts([job.path], shared, on_reject, job.progress, job.span), steps, job.drop_reason, shared)
+        parts = []
+        for step, writer in zip(steps, writers):
+            if writer is None:
+                parts.append(step.state)
+            else:
+                writer.finish()
+                parts.append((_handed_back(writer.tmp_path, job.folder), writer.rows))
+        if rejects is not None:
+            rejects.finish()
+        rejected = _handed_back(rejects.tmp_path, job.folder) if rejects is not None else None
+    except BaseException:
+        for writer in writers:
+            if writer is not None:
+                writer.abort()
+        if rejects is not None:
+            rejects.abort()
+        raise
+    finally:
+        if job.folder is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return _RangeResult(shared, [step.tally for step in steps], parts, rejected)
+
+
+def _handed_back(path: Path, folder: str | None) -> str | bytes:
+    """A finished part: its path in the shared folder, or its bytes when there is none."""
+    return str(path) if folder is not None else path.read_bytes()
+
+
+def _map_in_processes(start_method: str | None, jobs: list[_Range]) -> list[_RangeResult]:
+    """Run a worker process per range, all at once; the results in range order (the first
+    range's error is raised, as one pass would meet it first)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context(start_method)
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
+        return list(pool.map(_work, jobs))
+
+
+def _run_in_ranges(path: str, spans, makers, steps: list[Step], sinks, drop_reason, on_reject, progress,
+                   map_ranges, scratch) -> tuple[Tally, list[Step]]:
+    """Run a worker per byte range (``map_ranges``), then join each output in file order.
+
+    The workers leave their parts in a folder made in ``scratch``; with ``scratch=None``
+    (workers on other machines) they send them back as bytes."""
+    folder = tempfile.mkdtemp(prefix=".parts-", dir=scratch) if scratch is not None else None
+    try:
+        jobs = [_Range(n, path, span, tuple(makers), drop_reason, on_reject is not None, progress if n == 0 else False,
+                       folder) for n, span in enumerate(spans)]
+        results = map_ranges(jobs)
+        shared = Tally()
+        for result in results:
+            shared.merge(result.shared)
+            if result.rejects is not None and on_reject is not None:
+                for row in _rows_of(result.rejects):
+                    on_reject(RolloutError(row["file"], row["line"], row["reason"]))
+        last = None
+        try:
+            for index, (step, sink) in enumerate(zip(steps, sinks)):
+                for result in results:
+                    step.tally.merge(result.tallies[index])
+                    part = result.parts[index]
+                    if step.shape == "combine":
+                        step.merge(part)
+                    elif step.shape == "task":  # the first rollouts of its tasks: their rows are made here
+                        for line, record in _rows_of(part[0]):
+                            last = Rollout(path, line, record)
+                            step.push(last)
+                    elif hasattr(sink, "write_file"):  # JSON Lines: the part's bytes are the rows
+                        sink.write_file(*part)
+                    else:
+                        for row in _rows_of(part[0]):
+                            sink.write(row)
+        except Exception as exc:
+            _raise_blamed(exc, last)
+        _finish(steps, last)
+        return shared, steps
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _rows_of(part: str | bytes) -> Iterator[Any]:
+    """The rows of a part: a file, or its bytes."""
+    if isinstance(part, bytes):
+        yield from map(orjson.loads, part.splitlines())
+        return
+    with open(part, "rb") as handle:
+        for line in handle:
+            yield orjson.loads(line)
+
+
 def _sha256_in_the_background(path: str | Path) -> str:
     """{func}`~reference_impl.io.sha256_of` in a thread that yields the processor to the run.
 
@@ -389,6 +644,8 @@ def _sha256_in_the_background(path: str | Path) -> str:
     of the cores rather than slowing it down.
     """
     if sys.platform.startswith("linux"):
+        import threading
+
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         except OSError:
@@ -416,421 +673,3 @@ def _fewer_collections(young: int = 20_000):
     finally:
         gc.set_threshold(*before)
         gc.unfreeze()
-
-
-def _read_filtered(inputs, shared: Tally, on_reject, progress, *, drop_reason, span=None) -> Iterator[Rollout]:
-    """The input's records that the filter keeps (counting the others in ``shared``)."""
-    records = read_rollouts(inputs, shared, on_reject, progress, span)
-    return records if drop_reason is None else _kept(records, drop_reason, shared)
-
-
-def _rejecter(rejects: JsonlWriter | None) -> Callable[[RolloutError], None] | None:
-    """What to do with a rejected line: list it in the rejects file, or (``None``) stop the run."""
-    if rejects is None:
-        return None
-    return lambda error: rejects.write(error.as_row())
-
-
-def _convert_here(read, jobs: list, rejects, progress) -> tuple[Tally, list[Tally]]:
-    """Read once in this process and write every output (in threads when there are several)."""
-    shared = Tally()
-    records = read(shared, _rejecter(rejects), progress)
-    with _fewer_collections():
-        if len(jobs) == 1:
-            _write_rows(records, *jobs[0])
-        else:
-            _fan_out(records, jobs)
-    for _, _, writer in jobs:
-        writer.commit()
-    if rejects is not None:
-        rejects.commit() if rejects.rows else rejects.abort()
-    return shared, [tally for _, tally, _ in jobs]
-
-
-SPLIT_MIN_BYTES = 64 << 20
-"""Inputs smaller than this are not split into byte ranges: starting processes would cost more."""
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def _plan(inputs: Sequence[str | Path], outputs: Sequence[Output]) -> list[tuple[tuple[int, ...], tuple[int, int] | None]]:
-    """The processes of a run: ``(the outputs it writes, the byte span of the input it reads,
-    or None for all of it)``.
-
-    A large, uncompressed input is cut into one byte range per core, and each range is read,
-    parsed and filtered once by a process that serves every output whose rows come from one
-    record (``unit="record"``, JSON Lines) or from each task's first rollout
-    (``unit="task"``). An output that must see the whole stream (preference pairs) gets a
-    process of its own, as does every output of an input that is not cut.
-    """
-    cores = _cores()
-    path = Path(inputs[0]) if len(inputs) == 1 else None
-    cut = cores > 1 and path is not None and path.suffix != ".gz" and path.stat().st_size >= SPLIT_MIN_BYTES
-    shared = tuple(i for i, output in enumerate(outputs) if cut and _unit(output) != "stream")
-    tasks: list[tuple[tuple[int, ...], tuple[int, int] | None]] = [
-        ((i,), None) for i in range(len(outputs)) if i not in shared]
-    if shared:
-        tasks += [(shared, span) for span in line_aligned_spans(path, cores)]
-    return tasks
-
-
-def _unit(output: Output) -> str:
-    """How an output's rows depend on the records: ``record``, ``task`` or ``stream``."""
-    if output.unit == "record" and Path(output.path).suffix == ".jsonl":
-        return "record"
-    return output.unit if output.unit == "task" else "stream"
-
-
-def line_aligned_spans(path: str | Path, parts: int) -> list[tuple[int, int]]:
-    """Split a file into about ``parts`` byte ranges that start at the start of a line.
-
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.jsonl"
-    >>> _ = p.write_bytes(b"aaaa\\nbb\\ncccccc\\nd\\n")
-    >>> line_aligned_spans(p, 2)
-    [(0, 8), (8, 17)]
-    """
-    size = os.path.getsize(path)
-    starts = [0]
-    with open(path, "rb") as handle:
-        for k in range(1, parts):
-            handle.seek(max(size * k // parts - 1, starts[-1]))
-            handle.readline()  # to the start of the next line
-            if handle.tell() < size and handle.tell() > starts[-1]:
-                starts.append(handle.tell())
-    return [(start, end) for start, end in zip(starts, starts[1:] + [size])]
-
-
-def _add(total: Tally, part: Tally) -> Tally:
-    total.read += part.read
-    total.used += part.used
-    total.rows += part.rows
-    total.skipped.update(part.skipped)
-    total.rejected.update(part.rejected)
-    total.dropped.update(part.dropped)
-    total.flagged.update(part.flagged)
-    return total
-
-
-def _task_prompt(record: dict) -> dict:
-    """What a per-task row is made from: the record without its trajectory."""
-    return {k: v for k, v in record.items() if k not in ("response", "output")}
-
-
-class _Outcome(NamedTuple):
-    """What a worker sends back: ``ok`` with its counts and its finished temporary files
-    (``(path, rows)`` per output, and its rejects), or ``invalid``/``error`` with ``detail``."""
-
-    status: str
-    detail: Any = None
-    shared: Tally | None = None
-    tallies: dict | None = None
-    parts: dict | None = None
-    rejects: tuple | None = None
-
-
-def _task(send, read, outputs: Sequence[Output], indexes: tuple[int, ...], span, rejects_path: Path | None,
-          count_rejects: bool, progress) -> None:
-    """In a forked process: read (a span of) the input once, filter it, and write each output's
-    part into a temporary file; send back the counts, or what went wrong.
-
-    With a span, per-record outputs get their rows and per-task outputs get the first
-    rollout of each task in the span, without its trajectory (the parent makes their rows
-    in file order); without one, the one output is written whole.
-    """
-    shared, tallies = Tally(), {i: Tally() for i in indexes}
-    writers: dict = {}
-    rejects = JsonlWriter(rejects_path) if rejects_path is not None else None
-    on_reject = _rejecter(rejects) if rejects is not None else (lambda error: None) if count_rejects else None
-    try:
-        for i in indexes:
-            writers[i] = JsonlWriter(outputs[i].path) if span is not None and outputs[i].unit == "task" else (
-                outputs[i].write_rows(Path(outputs[i].path)))
-        records = read(shared, on_reject, progress, span=span)
-        with _fewer_collections():
-            if span is None:
-                [i] = indexes
-                _write_rows(records, outputs[i].convert, tallies[i], writers[i])
-            else:
-                _write_parts(records, [(outputs[i], tallies[i], writers[i]) for i in indexes])
-        for writer in writers.values():
-            writer.finish()
-        if rejects is not None:
-            rejects.finish()
-        parts = {i: (writer.tmp_path, writer.rows) for i, writer in writers.items()}
-        send.send(_Outcome("ok", shared=shared, tallies=tallies, parts=parts,
-                           rejects=(rejects.tmp_path, rejects.rows) if rejects is not None else None))
-    except BaseException as exc:
-        for writer in writers.values():
-            writer.abort()
-        if rejects is not None:
-            rejects.abort()
-        if isinstance(exc, InvalidInput):
-            send.send(_Outcome("invalid", (exc.error.path, exc.error.line, exc.error.reason)))
-        else:
-            try:
-                send.send(_Outcome("error", exc))
-            except Exception:  # an exception that cannot be pickled
-                send.send(_Outcome("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
-    finally:
-        send.close()
-
-
-def _write_parts(records: Iterable[Rollout], parts: list[tuple[Output, Tally, Any]]) -> None:
-    """One pass over a span for several outputs: rows of per-record outputs, and the first
-    rollout of each task (trajectory left out) for per-task outputs, as
-    {func}`~reference_impl.pairs.first_per_task` picks them."""
-    from .pairs import ANOTHER_ROLLOUT
-
-    per_record = [(output.convert, tally, writer) for output, tally, writer in parts if output.unit == "record"]
-    per_task = [(tally, writer) for output, tally, writer in parts if output.unit == "task"]
-    seen: set[tuple[str, str]] = set()
-    last: list = [None]
-    with _blaming(last):
-        for rollout in _tracked(records, last):
-            one = (rollout,)
-            for convert, tally, writer in per_record:
-                for row in convert(one, tally):
-                    writer.write(row)
-            if per_task:
-                key = group_key(rollout)
-                if key in seen:
-                    for tally, _ in per_task:
-                        tally.skip(ANOTHER_ROLLOUT)
-                    continue
-                seen.add(key)
-                prompt = _task_prompt(rollout.record)
-                for _, writer in per_task:
-                    writer.write(prompt)
-
-
-def _run_processes(read, outputs, tasks, rejects_path: Path, skip_invalid: bool, progress, while_waiting,
-                   source: str):
-    """Run the planned tasks in forked processes, all at once; if all succeeded, join each
-    output's parts in file order and put every file in place, else remove them all.
-
-    The tasks that cover the input once between them (the ranges, or else the first task)
-    list rejected lines and give the counts of what was read; the others count rejects
-    only. Only the first task shows a progress bar.
-    """
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
-    primary = [n for n, (_, span) in enumerate(tasks) if span is not None] or [0]
-    children = []
-    for number, (indexes, span) in enumerate(tasks):
-        receive, send = context.Pipe(duplex=False)
-        lists_rejects = skip_invalid and number in primary
-        child = context.Process(target=_task, daemon=True, args=(
-            send, read, outputs, indexes, span, rejects_path if lists_rejects else None, skip_invalid,
-            progress if number == 0 else False))
-        child.start()
-        send.close()
-        children.append((child, receive))
-    while_waiting()
-    outcomes = []
-    for child, receive in children:
-        try:
-            outcomes.append(receive.recv())
-        except EOFError:
-            child.join()
-            outcomes.append(_Outcome("error", RuntimeError(f"a worker process died (exit status {child.exitcode})")))
-        receive.close()
-        child.join()
-    leftovers = [Path(path) for outcome in outcomes if outcome.status == "ok"
-                 for path, _ in [*outcome.parts.values(), *([outcome.rejects] if outcome.rejects else [])]]
-    try:
-        invalid = [outcome.detail for outcome in outcomes if outcome.status == "invalid"]
-        if invalid:
-            raise InvalidInput(RolloutError(*min(invalid, key=lambda detail: detail[1])))
-        for outcome in outcomes:
-            if outcome.status == "error":
-                raise outcome.detail
-        shared = Tally()
-        for number in primary:
-            _add(shared, outcomes[number].shared)
-        tallies, rows = [Tally() for _ in outputs], [0] * len(outputs)
-        in_spans = set(tasks[-1][0]) if tasks[-1][1] is not None else set()
-        # Per-task outputs first: their rows are made here, and may fail before anything is in place.
-        for index, output in sorted(enumerate(outputs), key=lambda item: item[1].unit != "task"):
-            parts = []
-            for (indexes, span), outcome in zip(tasks, outcomes):
-                if index in indexes:
-                    _add(tallies[index], outcome.tallies[index])
-                    parts.append(outcome.parts[index])
-            if output.unit == "task" and index in in_spans:
-                rows[index] = _rows_from_task_parts(output, [path for path, _ in parts], tallies[index], source)
-            else:
-                rows[index] = _join_parts(parts, Path(output.path))
-        reject_parts = [outcomes[number].rejects for number in primary if outcomes[number].rejects]
-        wrote_rejects = rejects_path if _join_parts(reject_parts, rejects_path, keep_empty=False) else None
-    finally:
-        for path in leftovers:
-            path.unlink(missing_ok=True)
-    return shared, tallies, rows, wrote_rejects
-
-
-def _rows_from_task_parts(output: Output, parts: list[Path], tally: Tally, source: str) -> int:
-    """Make a per-task output's rows from the first rollouts of each span's tasks, in file
-    order (a task seen in an earlier span is skipped by the converter, as in one pass).
-    The records keep ``source``, the input they were read from, as their path: it is part
-    of what makes a task ({func}`~reference_impl.rollouts.group_key`)."""
-    writer = output.write_rows(Path(output.path))
-    try:
-        records = (Rollout(source, item.line, item.record) for part in parts for item in iter_rollouts(part))
-        _write_rows(records, output.convert, tally, writer)
-    except BaseException:
-        writer.abort()
-        raise
-    writer.commit()
-    return writer.rows
-
-
-def _join_parts(parts: list[tuple[Path, int]], path: Path, keep_empty: bool = True) -> int:
-    """Put finished temporary files in place as ``path``: one is renamed, several are
-    concatenated in order (JSON Lines). Returns the rows; with ``keep_empty=False`` and no
-    rows, nothing is written."""
-    rows = sum(part_rows for _, part_rows in parts)
-    if not parts or (rows == 0 and not keep_empty):
-        return rows
-    if len(parts) == 1:
-        os.replace(parts[0][0], path)
-        return rows
-    import shutil
-
-    with AtomicWriter(path) as joined:
-        for part, _ in parts:
-            with open(part, "rb") as handle:
-                shutil.copyfileobj(handle, joined.handle, 1 << 20)
-    return rows
-
-
-def _kept(records: Iterable[Rollout], drop_reason: Callable[[dict], str | None], tally: Tally) -> Iterator[Rollout]:
-    """The records the filter keeps; the others are counted in ``tally.skipped`` with the reason."""
-    for rollout in records:
-        reason = drop_reason(rollout.record)
-        if reason is None:
-            yield rollout
-        else:
-            tally.skipped[reason] += 1
-
-
-class RunStopped(Exception):
-    """A reason, other than bad input, that a run stops that is not a bug (an input that changed
-    while being read, ...); the message says what happened."""
-
-
-class InternalError(Exception):
-    """An exception this package did not expect while converting a record: a bug, not bad data.
-
-    ``where`` is ``file:line`` of the last record read when it happened.
-
-    >>> str(InternalError("x.jsonl:3", KeyError("role")))
-    "x.jsonl:3: KeyError: 'role'"
-    """
-
-    def __init__(self, where: str, error: BaseException):
-        super().__init__(f"{where}: {type(error).__name__}: {error}")
-        self.where = where
-        self.error = error
-
-    def __reduce__(self):  # sent back by worker processes
-        return InternalError, (self.where, self.error)
-
-
-def _tracked(records: Iterable[Rollout], last: list) -> Iterator[Rollout]:
-    """The records, remembering the last one handed on (for the message of an internal error)."""
-    for rollout in records:
-        last[0] = rollout
-        yield rollout
-
-
-@contextmanager
-def _blaming(last: list):
-    """Turn an exception this package did not expect into an {class}`InternalError` that names
-    the record read last (``last[0]``); bad input, I/O errors and lack of memory pass as they are."""
-    try:
-        yield
-    except (InvalidInput, RunStopped, OSError, MemoryError):
-        raise
-    except Exception as exc:
-        where = f"{last[0].path}:{last[0].line}" if last[0] is not None else "before the first record"
-        raise InternalError(where, exc) from exc
-
-
-def _write_rows(records: Iterable[Rollout], convert: Converter, tally: Tally, writer) -> None:
-    """Convert records and write the rows (the whole of a one-output run).
-
-    Raises:
-        InternalError: the converter raised something it should not have; the record read
-            last is named.
-    """
-    last: list = [None]
-    with _blaming(last):
-        for row in convert(_tracked(records, last), tally):
-            writer.write(row)
-
-
-class _Feed:
-    """Batches of records from the reading thread to one converter's thread.
-
-    The queue is short, so the reader waits for the slowest converter and memory stays
-    bounded. A converter that fails, or stops reading early, still drains its queue, so
-    that the reader never waits forever; its error is raised by the reader afterwards.
-    """
-
-    END = None
-
-    def __init__(self, convert: Converter, tally: Tally, writer, depth: int = 4):
-        self.queue: queue.Queue = queue.Queue(maxsize=depth)
-        self.job = (convert, tally, writer)
-        self.ended = False
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._work, daemon=True)
-
-    def records(self) -> Iterator[Rollout]:
-        while (batch := self.queue.get()) is not self.END:
-            yield from batch
-        self.ended = True
-
-    def _work(self) -> None:
-        convert, tally, writer = self.job
-        try:
-            _write_rows(self.records(), convert, tally, writer)
-        except BaseException as error:  # raised again in the reading thread
-            self.error = error
-        while not self.ended:
-            self.ended = self.queue.get() is self.END
-
-
-def _fan_out(records: Iterable[Rollout], jobs: list, batch_size: int = 128) -> None:
-    """Hand one stream of records to several converters, each in its own thread."""
-    feeds = [_Feed(*job) for job in jobs]
-    for feed in feeds:
-        feed.thread.start()
-    batch: list[Rollout] = []
-    try:
-        for rollout in records:
-            batch.append(rollout)
-            if len(batch) >= batch_size:
-                for feed in feeds:
-                    feed.queue.put(batch)
-                batch = []
-                if any(feed.error is not None for feed in feeds):
-                    break  # no use reading on: the run fails
-        if batch:
-            for feed in feeds:
-                feed.queue.put(batch)
-    finally:
-        for feed in feeds:
-            feed.queue.put(_Feed.END)
-        for feed in feeds:
-            feed.thread.join()
-    for feed in feeds:
-        if feed.error is not None:
-            raise feed.error

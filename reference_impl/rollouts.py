@@ -21,7 +21,7 @@ import hashlib
 import math
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
@@ -73,6 +73,9 @@ class RolloutError(ValueError):
         """
         return {"file": self.path, "line": self.line, "reason": self.reason}
 
+    def __reduce__(self):  # sent back by worker processes
+        return RolloutError, (self.path, self.line, self.reason)
+
 
 @dataclass(frozen=True, slots=True)
 class Rollout:
@@ -82,11 +85,13 @@ class Rollout:
         path: the file the record was read from.
         line: its 1-based line number.
         record: the JSON object, as NeMo Gym wrote it.
+        raw: the line as it was read (bytes), when the reader has it.
     """
 
     path: str
     line: int
     record: dict
+    raw: bytes | None = field(default=None, repr=False, compare=False)
 
 
 def open_binary(path: str | Path) -> BinaryIO:
@@ -288,7 +293,7 @@ def iter_rollouts(path: str | Path, span: tuple[int, int] | None = None) -> Iter
                 if problem is not None:
                     yield RolloutError(path, number, problem)
                     continue
-                yield Rollout(path, number, record)
+                yield Rollout(path, number, record, raw)
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             yield RolloutError(path, number + 1, _compressed_problem(exc))
 

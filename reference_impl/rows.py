@@ -378,5 +378,6 @@ def problem_kind(problem: str) -> str:
     """
     import re
 
-    problem = re.sub(r"'[^']*'", "'…'", problem.split(" (", 1)[0])
-    return re.sub(r"\b(message|line) \d+", r"\1 N", re.sub(r"\[\d+\]", "[]", problem))
+    from .tally import reason_kind
+
+    return re.sub(r"\b(message|line) \d+", r"\1 N", re.sub(r"'[^']*'", "'…'", reason_kind(problem)))

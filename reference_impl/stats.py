@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Iterable
 
 from .filters import count_turns
-from .pipeline import Tally
+from .step import Step
+from .tally import Tally
 from .rollouts import Rollout, group_key, reward_of, skip_reason, trajectory_items
 
-__all__ = ["pass_at_k", "quantile", "histogram_summary", "RolloutStats", "collect_stats", "report_table",
+__all__ = ["pass_at_k", "quantile", "histogram_summary", "RolloutStats", "collect_stats", "StatsStep", "report_table",
            "task_table", "draw_plots"]
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -231,18 +232,51 @@ def collect_stats(rollouts: Iterable[Rollout], tally: Tally, threshold: float = 
     >>> s.pass_at()[1], s.turns, s.tool_calls
     ({'mean': 0.25, 'tasks': 2}, Counter({2: 3}), Counter({1: 3}))
     """
-    stats = RolloutStats(threshold, tally)
+    step = StatsStep(threshold, reward_component).start(tally, None)
     for rollout in rollouts:
+        step.push(rollout)
+    return step.stats
+
+
+class StatsStep(Step):
+    """The statistics, push-style: each scored rollout is added to a {class}`RolloutStats`;
+    the statistics of two parts of the input merge into those of the whole."""
+
+    shape = "combine"
+
+    def __init__(self, threshold: float = 1.0, reward_component: str | None = None):
+        self.stats = RolloutStats(threshold)
+        self.reward_component = reward_component
+
+    def start(self, tally: Tally, emit) -> StatsStep:
+        self.stats.tally = tally
+        return super().start(tally, emit)
+
+    def push(self, rollout: Rollout) -> None:
         record = rollout.record
         reason = skip_reason(record)
-        reward = reward_of(record, reward_component)
+        reward = reward_of(record, self.reward_component)
         if reason is not None or reward is None:
-            tally.skip(reason or f"no reward component {reward_component!r}")
-            continue
-        tally.used += 1
+            self.tally.skip(reason or f"no reward component {self.reward_component!r}")
+            return
+        self.tally.used += 1
         calls = sum(1 for item in trajectory_items(record) if item.get("type") == "function_call")
-        stats.add(group_key(rollout), reward, count_turns(record), calls)
-    return stats
+        self.stats.add(group_key(rollout), reward, count_turns(record), calls)
+
+    @property
+    def state(self) -> tuple:
+        return self.stats.rewards, self.stats.turns, self.stats.tool_calls
+
+    def merge(self, state: tuple) -> None:
+        rewards, turns, tool_calls = state
+        for task, values in rewards.items():
+            mine = self.stats.rewards.get(task)
+            if mine is None:
+                self.stats.rewards[task] = values
+            else:
+                mine.extend(values)
+        self.stats.turns.update(turns)
+        self.stats.tool_calls.update(tool_calls)
 
 
 def _fmt(value) -> str:

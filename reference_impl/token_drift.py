@@ -22,11 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-import orjson
-
 from .tokens import NotTokenExact, token_sequence
 
-__all__ = ["Drift", "text_pipeline_tokens", "measure_drift"]
+__all__ = ["Drift", "measure_drift"]
 
 
 @dataclass
@@ -46,19 +44,6 @@ class Drift:
     content_differ: int = 0
 
 
-def text_pipeline_tokens(record: dict, tokenizer, template: str | None = None) -> tuple[list[int], list[int]]:
-    """The ids and assistant mask a text pipeline trains on: our TRL ``sft`` row, rendered as TRL renders it."""
-    from .formats import ConvertOptions
-    from .formats.trl import sft_row
-    from .pipeline import Tally
-
-    row = sft_row(record, ConvertOptions(), Tally())
-    tools = orjson.loads(row["tools"]) if row["tools"] else None
-    out = tokenizer.apply_chat_template(row["messages"], tools=tools, chat_template=template, tokenize=True,
-                                        return_dict=True, return_assistant_tokens_mask=True)
-    return list(out["input_ids"]), list(out["assistant_masks"])
-
-
 def _without_closing_newlines(ids: list[int], end_of_turn: int, newline: list[int]) -> list[int]:
     return [t for i, t in enumerate(ids) if not ([t] == newline and i and ids[i - 1] == end_of_turn)]
 
@@ -76,9 +61,9 @@ def measure_drift(records: Iterable[dict], tokenizer, template: str | None = Non
     Returns:
         The {class}`Drift` counts.
     """
-    from .formats import ConvertOptions
-    from .formats.tokens import trl_row
-    from .pipeline import Tally
+    from .formats.base import ConvertOptions
+    from .formats.tokens import text_pipeline_tokens, trl_row
+    from .tally import Tally
 
     end_of_turn = tokenizer.convert_tokens_to_ids(tokenizer.eos_token)
     newline = tokenizer.encode("\n", add_special_tokens=False)

@@ -1,19 +1,22 @@
-"""``prepare.py`` and ``run_many``: several formats from one read, in processes, in threads or
-in byte ranges, writing exactly what the one-format scripts write."""
+"""``prepare.py`` and ``run_many``: several outputs from one read, in one process or in workers
+over byte ranges (started by fork or spawn), writing exactly what one pass writes."""
 
 import json
+import random
 import subprocess
 import sys
+from functools import partial
 
 import pyarrow.parquet as pq
 import pytest
 from paths import ROOT, SAMPLES
 
-from reference_impl import pipeline
 from reference_impl.cli import format_output
-from reference_impl.filters import FilterOptions, record_drop_reason
+from reference_impl.filters import FilterOptions, RawLineWriter, filter_step, record_drop_reason
 from reference_impl.formats import ConvertOptions
-from reference_impl.pipeline import InternalError, InvalidInput, Output, run_many
+from reference_impl.pipeline import InternalError, InvalidInput, Output, execute, line_aligned_spans, run_many
+from reference_impl.stats import StatsStep
+from reference_impl.step import Step
 
 SCRIPTS = ROOT / "scripts"
 
@@ -34,13 +37,17 @@ def keep_rewarded(record):
 
 
 def big_input(tmp_path, copies=40, bad_lines=()):
-    """The samples many times over (task indexes kept apart), with malformed lines at the given places."""
+    """The samples many times over, shuffled, with malformed lines at the given places.
+
+    Every third copy keeps the task numbers of the first, so that tasks and repeated
+    trajectories are scattered over the whole file (and over every byte range)."""
     lines = []
     for copy in range(copies):
         for line in SAMPLES.read_bytes().splitlines(keepends=True):
             record = json.loads(line)
-            record["_ng_task_index"] += copy * 1000
+            record["_ng_task_index"] += (copy % 3) * 1000
             lines.append(json.dumps(record).encode() + b"\n")
+    random.Random(0).shuffle(lines)
     for at in sorted(bad_lines):
         lines.insert(at - 1, b'{"reward": 1.0, "response": \n')
     path = tmp_path / "big.jsonl"
@@ -48,11 +55,118 @@ def big_input(tmp_path, copies=40, bad_lines=()):
     return path
 
 
-@pytest.fixture
-def split_everything(monkeypatch):
-    """Make every input "large" and the machine three cores wide, so that SFT and KTO are written in ranges."""
-    monkeypatch.setattr(pipeline, "SPLIT_MIN_BYTES", 0)
-    monkeypatch.setattr(pipeline, "_cores", lambda: 5)
+def every_output(folder):
+    """Every shape of output: rows per record (JSON Lines, parquet), per task (numbered, in both),
+    preference pairs, and the record and group filters."""
+    return outputs(folder) + [
+        format_output("verl", "grpo", folder / "grpo.jsonl", ConvertOptions()),
+        format_output("openrlhf", "rm", folder / "rm.parquet", ConvertOptions()),
+        format_output("verl", "sft", folder / "verl_sft.parquet", ConvertOptions()),
+        Output(folder / "kept.jsonl", partial(filter_step, FilterOptions(min_reward=0.5)), RawLineWriter),
+        Output(folder / "top.jsonl", partial(filter_step, FilterOptions(top_k=2, dedupe=True)), RawLineWriter),
+        Output(folder / "varied.jsonl", partial(filter_step, FilterOptions(drop_uniform_groups=True)), RawLineWriter),
+    ]
+
+
+def same_files(one, other):
+    for a, b in zip(one, other):
+        assert a.tally.as_dict() == b.tally.as_dict() and b.tally.reconciles(), a.output
+        if a.output.suffix == ".parquet":
+            assert pq.read_table(a.output).equals(pq.read_table(b.output)), a.output
+        else:
+            assert a.output.read_bytes() == b.output.read_bytes(), a.output
+
+
+@pytest.fixture(scope="module")
+def one_pass(tmp_path_factory):
+    """Every output written by one process: what the workers must write too."""
+    folder = tmp_path_factory.mktemp("one")
+    source = big_input(folder, bad_lines=(1700, 40))
+    results = run_many([source], every_output(folder / "out"), skip_invalid=True, workers=1)
+    assert "processes" not in json.loads(results[0].manifest.read_text())["run"]
+    assert all(r.tally.rows > 0 for r in results)
+    return source, results
+
+
+@pytest.mark.parametrize("workers, start_method", [(2, "fork"), (5, "fork"), (2, "spawn"), (5, "spawn")])
+def test_outputs_do_not_depend_on_the_workers_nor_how_they_start(one_pass, tmp_path, workers, start_method):
+    source, alone = one_pass
+    spans = line_aligned_spans(source, workers)
+    assert len(spans) == workers and spans[0][0] == 0 and spans[-1][1] == source.stat().st_size
+    together = run_many([source], every_output(tmp_path), skip_invalid=True, workers=workers,
+                        start_method=start_method)
+    same_files(alone, together)
+    assert together[0].rejects.read_bytes() == alone[0].rejects.read_bytes()
+    assert json.loads(together[0].manifest.read_text())["run"]["processes"] == workers
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith("manifest.json")) == sorted(
+        [r.output.name for r in together] + ["sft.rejects.jsonl"])  # no part left behind
+
+
+@pytest.mark.parametrize("workers", [1, 2, 5])
+def test_statistics_do_not_depend_on_the_workers(one_pass, workers):
+    source, _ = one_pass
+    make = [partial(StatsStep, 1.0, None)]
+    shared, [step] = execute([source], make, [None], on_reject=lambda error: None, workers=workers)
+    step.tally.merge(shared)
+    shared_one, [one] = execute([source], make, [None], on_reject=lambda error: None)
+    one.tally.merge(shared_one)
+    report = step.stats.as_dict()
+    assert report == one.stats.as_dict() and report["counts"]["read"] == 1922 and report["tasks"] > 0
+
+
+def test_the_record_filter_runs_on_the_whole_file_in_ranges(tmp_path):
+    source = big_input(tmp_path, copies=4)
+    [one] = run_many([source], [Output(tmp_path / "a.jsonl", partial(filter_step, FilterOptions(min_reward=0.5)),
+                                       RawLineWriter)], drop_reason=keep_rewarded, workers=1)
+    [five] = run_many([source], [Output(tmp_path / "b.jsonl", partial(filter_step, FilterOptions(min_reward=0.5)),
+                                        RawLineWriter)], drop_reason=keep_rewarded, workers=5)
+    kept = [line for line in source.read_bytes().splitlines(keepends=True) if keep_rewarded(json.loads(line)) is None]
+    assert one.output.read_bytes() == five.output.read_bytes() == b"".join(kept)
+
+
+@pytest.mark.parametrize("workers", [1, 5])
+def test_strict_run_names_the_first_bad_line_of_the_file_and_writes_nothing(tmp_path, workers):
+    source = big_input(tmp_path, bad_lines=(1700, 40))
+    with pytest.raises(InvalidInput) as caught:
+        run_many([source], outputs(tmp_path / "out"), workers=workers)
+    assert caught.value.error.line == 40 and str(caught.value).startswith(f"{source}:40: ")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_skip_invalid_lists_every_bad_line_once_in_order(tmp_path):
+    source = big_input(tmp_path, bad_lines=(1700, 40))
+    results = run_many([source], outputs(tmp_path / "out"), skip_invalid=True, workers=5)
+    rejects = [json.loads(line) for line in results[0].rejects.read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [40, 1700]
+    lines = source.read_bytes().splitlines()
+    assert all(not lines[r["line"] - 1].endswith(b"}") for r in rejects)  # the numbers point at the bad lines
+    for result in results:
+        assert result.tally.rejected == {"not valid JSON": 2} and result.tally.reconciles()
+
+
+class Exploding(Step):
+    """A step with a bug: it fails on the 30th record it sees."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def push(self, rollout):
+        self.seen += 1
+        if self.seen == 30:
+            raise RuntimeError("step bug")
+        self.tally.used += 1
+        self.emit({"line": rollout.line})
+
+
+@pytest.mark.parametrize("workers", [1, 5])
+def test_one_failing_output_leaves_no_output_at_all(tmp_path, workers):
+    source = big_input(tmp_path, copies=4)
+    folder = tmp_path / "out"
+    broken = Output(folder / "broken.jsonl", Exploding)
+    with pytest.raises(InternalError, match="RuntimeError: step bug") as raised:
+        run_many([source], outputs(folder) + [broken], workers=workers)
+    assert raised.value.where.startswith(f"{source}:")
+    assert not folder.exists() or not list(folder.iterdir())
 
 
 def test_prepare_writes_what_filter_then_the_prepare_scripts_write(tmp_path):
@@ -71,67 +185,6 @@ def test_prepare_writes_what_filter_then_the_prepare_scripts_write(tmp_path):
     assert "reward below 0.5" in sft["counts"]["skipped"]
     assert sft["run"]["filters"] == {"min_reward": 0.5} and sft["run"]["written_with"] == ["one/grpo.parquet"]
     assert "one/sft.jsonl:" in done.stdout and "one/grpo.parquet:" in done.stdout
-
-
-@pytest.mark.parametrize("parallel", ["processes", "threads"])
-def test_processes_threads_and_byte_ranges_write_the_same_files(tmp_path, split_everything, parallel):
-    source = big_input(tmp_path)
-    (tmp_path / "alone").mkdir()
-    (tmp_path / "together").mkdir()
-    alone = [run_many([source], [output], drop_reason=keep_rewarded, parallel="threads")[0]
-             for output in outputs(tmp_path / "alone")]
-    plan = pipeline._plan([source], outputs(tmp_path))
-    assert plan[0] == ((3,), None)  # DPO needs whole tasks: it reads everything in a process of its own
-    assert [indexes for indexes, _ in plan[1:]] == [(0, 1, 2)] * 5  # the others share five byte ranges
-    assert plan[1][1][0] == 0 and plan[-1][1][1] == source.stat().st_size
-    assert all(a[1][1] == b[1][0] for a, b in zip(plan[1:], plan[2:]))
-    together = run_many([source], outputs(tmp_path / "together"), drop_reason=keep_rewarded, parallel=parallel)
-    for one, other in zip(alone, together):
-        assert one.tally.as_dict() == other.tally.as_dict() and other.tally.reconciles()
-        assert one.output.read_bytes() == other.output.read_bytes() or (
-            pq.read_table(one.output).equals(pq.read_table(other.output)))
-    assert sorted(p.name for p in (tmp_path / "together").iterdir()) == [
-        "dpo.jsonl", "dpo.manifest.json", "grpo.manifest.json", "grpo.parquet", "kto.jsonl", "kto.manifest.json",
-        "sft.jsonl", "sft.manifest.json"]
-    manifest = json.loads(together[0].manifest.read_text())
-    assert manifest["run"].get("processes") == (5 if parallel == "processes" else None)
-
-
-@pytest.mark.parametrize("parallel", ["processes", "threads"])
-def test_strict_run_names_the_first_bad_line_of_the_file_and_writes_nothing(tmp_path, split_everything, parallel):
-    source = big_input(tmp_path, bad_lines=(1700, 40))
-    with pytest.raises(InvalidInput) as caught:
-        run_many([source], outputs(tmp_path / "out"), parallel=parallel)
-    assert caught.value.error.line == 40 and str(caught.value).startswith(f"{source}:40: ")
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
-
-
-def test_skip_invalid_lists_every_bad_line_once_in_order(tmp_path, split_everything):
-    source = big_input(tmp_path, bad_lines=(1700, 40))
-    results = run_many([source], outputs(tmp_path / "out"), skip_invalid=True)
-    rejects = [json.loads(line) for line in results[0].rejects.read_text().splitlines()]
-    assert [r["line"] for r in rejects] == [40, 1700]
-    lines = source.read_bytes().splitlines()
-    assert all(not lines[r["line"] - 1].endswith(b"}") for r in rejects)  # the numbers point at the bad lines
-    for result in results:
-        assert result.tally.rejected == {"not valid JSON": 2} and result.tally.reconciles()
-
-
-@pytest.mark.parametrize("parallel", ["processes", "threads"])
-def test_one_failing_output_leaves_no_output_at_all(tmp_path, split_everything, parallel):
-    def exploding(rollouts, tally):
-        for i, _ in enumerate(rollouts):
-            if i == 30:
-                raise RuntimeError("converter bug")
-            tally.used += 1
-            yield {"i": i}
-
-    source = big_input(tmp_path, copies=4)
-    folder = tmp_path / "out"
-    broken = Output(folder / "broken.jsonl", exploding)
-    with pytest.raises(InternalError, match="RuntimeError: converter bug"):
-        run_many([source], outputs(folder) + [broken], parallel=parallel)
-    assert not folder.exists() or not list(folder.iterdir())
 
 
 @pytest.mark.parametrize("to, message", [
@@ -163,3 +216,13 @@ def test_a_pipe_is_read_once_for_every_output(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("read 48 records") == 2
     assert len((tmp_path / "sft.jsonl").read_text().splitlines()) == 47
+
+
+def test_a_filter_that_cannot_be_sent_to_workers_runs_in_one_process(tmp_path):
+    """A loaded tokenizer (here a local function) cannot be pickled: the run reads the input itself."""
+    source = big_input(tmp_path, copies=4)
+    options = FilterOptions(max_tokens=80, count_tokens=lambda record: len(str(record)) // 30)
+    [result] = run_many([source], [Output(tmp_path / "k.jsonl", partial(filter_step, options), RawLineWriter)],
+                        workers=5)
+    assert "processes" not in json.loads(result.manifest.read_text())["run"]
+    assert result.tally.used > 0 and result.tally.skipped["more than 80 tokens"] > 0

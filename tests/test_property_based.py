@@ -3,6 +3,7 @@
 import json
 import random
 from collections import defaultdict
+from pathlib import Path
 
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -199,6 +200,9 @@ def test_validator_never_raises_on_anything(tmp_path, body, fmt):
 @given(st.binary(min_size=0, max_size=3000), st.integers(0, 2**32))
 def test_scripts_survive_damaged_bytes(tmp_path, noise, seed):
     """A real sample file cut at a random byte, with random bytes spliced in: no traceback, counts reconcile."""
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(dir=tmp_path))  # hypothesis runs every example in the same tmp_path
     data = bytearray(SAMPLES.read_bytes())
     rng = random.Random(seed)
     cut = rng.randrange(len(data))

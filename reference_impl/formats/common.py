@@ -8,13 +8,14 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from ..messages import assistant_runs, chat_tool_schemas, prompt_media, rollout_messages
-from ..pipeline import Skip, Tally
-from ..pairs import PreferencePair, preference_pairs
+from ..tally import Skip, Tally
+from ..pairs import PreferencePair, TaskExtremes, pair_candidate
 from ..rollouts import GROUND_TRUTH_FIELDS, ground_truth, reward_of
-from . import INVALID_ROW, ConvertOptions
+from .base import INVALID_ROW, ConvertOptions, FormatStep
 
 __all__ = ["conversation", "IMAGELESS", "BACK_TO_BACK", "sft_messages", "task_fields", "reward_for", "KNOWN_TASK_FIELDS",
-           "plain_messages", "PairedConversation", "paired_conversations", "pairs_converter", "ground_truth_of",
+           "plain_messages", "PairedConversation", "paired_conversation", "PreferencePairs",
+           "pairs_converter", "ground_truth_of",
            "require_ground_truth", "completion_problem"]
 
 KNOWN_TASK_FIELDS = (
@@ -59,7 +60,7 @@ def conversation(record: dict, options: ConvertOptions, tally: Tally) -> tuple[l
     ...     ConvertOptions(), t)
     Traceback (most recent call last):
     ...
-    reference_impl.pipeline.Skip: the prompt has input_image parts, which a text format cannot hold (--keep-imageless keeps the record without them)
+    reference_impl.tally.Skip: the prompt has input_image parts, which a text format cannot hold (--keep-imageless keeps the record without them)
     >>> conversation({"responses_create_params": {"input": "q"}, "response": {"output": [
     ...     {"type": "message", "role": "assistant", "content": "a"}, {"type": "message", "role": "assistant", "content": "b"}]}},
     ...     ConvertOptions(), t)[1]
@@ -134,7 +135,7 @@ def require_ground_truth(record: dict, options: ConvertOptions) -> tuple[str, An
     """The ground truth a reward function will check, and its field.
 
     Raises:
-        reference_impl.pipeline.Skip: the record has none: an RL prompt without it gives
+        reference_impl.tally.Skip: the record has none: an RL prompt without it gives
             no reward signal (TRL logs "All reward functions returned None" and learns nothing).
 
     >>> require_ground_truth({"expected_output": [[1, 2]]}, ConvertOptions())
@@ -142,7 +143,7 @@ def require_ground_truth(record: dict, options: ConvertOptions) -> tuple[str, An
     >>> require_ground_truth({"question": "q"}, ConvertOptions())
     Traceback (most recent call last):
     ...
-    reference_impl.pipeline.Skip: no ground truth (none of expected_answer, expected_action, expected_output, answer, ground_truth, verifier_metadata, target, solution, label; name the field with --ground-truth-field)
+    reference_impl.tally.Skip: no ground truth (none of expected_answer, expected_action, expected_output, answer, ground_truth, verifier_metadata, target, solution, label; name the field with --ground-truth-field)
     """
     found = ground_truth(record, options.ground_truth_field)
     if found is None:
@@ -168,7 +169,7 @@ def reward_for(record: dict, options: ConvertOptions) -> float:
     """The reward the options name (``reward`` or a component).
 
     Raises:
-        reference_impl.pipeline.Skip: the record has no such reward.
+        reference_impl.tally.Skip: the record has no such reward.
     """
     value = reward_of(record, options.reward_component)
     if value is None:
@@ -208,19 +209,49 @@ def completion_problem(record: dict, options: ConvertOptions) -> str | None:
     return None if problem is None else INVALID_ROW + problem_kind(problem)
 
 
-def paired_conversations(rollouts, tally: Tally, options: ConvertOptions) -> Iterator[PairedConversation]:
-    """The best-versus-worst pair of each task (see {func}`~reference_impl.pairs.preference_pairs`), as messages.
+def paired_conversation(pair: PreferencePair, tally: Tally, options: ConvertOptions) -> PairedConversation:
+    """A task's preference pair as messages: the prompt, and each side's trajectory up to its last assistant turn."""
+    prompt, chosen, tools = conversation(pair.chosen.record, options, tally)
+    _, rejected, _ = conversation(pair.rejected.record, options, tally)
+    return PairedConversation(prompt, sft_messages([], chosen, tally), sft_messages([], rejected, tally), tools, pair)
 
-    Only rollouts that end with a valid assistant turn take part ({func}`completion_problem`).
-    """
-    reward = lambda record: reward_of(record, options.reward_component)  # noqa: E731
-    problem = lambda record: completion_problem(record, options)  # noqa: E731
-    for pair in preference_pairs(rollouts, tally, options.min_margin, reward, problem):
-        prompt, chosen, tools = conversation(pair.chosen.record, options, tally)
-        _, rejected, _ = conversation(pair.rejected.record, options, tally)
-        yield PairedConversation(prompt, sft_messages([], chosen, tally), sft_messages([], rejected, tally), tools, pair)
+
+class PreferencePairs(FormatStep):
+    """A preference format, push-style: each task's best and worst rollout are kept
+    ({class}`~reference_impl.pairs.TaskExtremes`, merged across byte ranges), and the rows
+    are made at the end, one per task that has a pair."""
+
+    shape = "combine"
+    records_per_row = 2
+
+    def __init__(self, to_row: Callable[[PairedConversation], dict], options: ConvertOptions):
+        self.to_row, self.options = to_row, options
+        self.extremes = TaskExtremes()
+
+    def push(self, rollout) -> None:
+        options = self.options
+        try:
+            value = pair_candidate(rollout.record, lambda record: reward_of(record, options.reward_component),
+                                   lambda record: completion_problem(record, options))
+        except Skip as skip:
+            self.tally.skip(skip.reason)
+            return
+        self.extremes.add(rollout, value)
+
+    @property
+    def state(self) -> dict:
+        return self.extremes.groups
+
+    def merge(self, state: dict) -> None:
+        self.extremes.merge(state)
+
+    def finish(self) -> Iterator[dict]:
+        for pair in self.extremes.pairs(self.tally, self.options.min_margin):
+            row = self.to_row(paired_conversation(pair, self.tally, self.options))
+            if self.passes(row):
+                yield row
 
 
 def pairs_converter(to_row: Callable[[PairedConversation], dict]):
-    """A converter factory (``Algorithm.build``) for a preference format, from its row function."""
-    return lambda options: (lambda rollouts, tally: map(to_row, paired_conversations(rollouts, tally, options)))
+    """A preference format's ``Algorithm.build``, from its row function."""
+    return lambda options: PreferencePairs(to_row, options)

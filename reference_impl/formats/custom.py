@@ -18,9 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..pipeline import Skip, Tally
+from ..tally import Skip, Tally
 from ..rollouts import reward_of, task_key
-from . import Algorithm, ConvertOptions, per_record
+from .base import Algorithm, ConvertOptions, per_record
 from .common import conversation, sft_messages
 
 TARGET = "custom"

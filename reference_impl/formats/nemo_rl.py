@@ -16,8 +16,8 @@ PyPI, so its formats are checked against this schema rather than its loader):
 
 from __future__ import annotations
 
-from ..pipeline import Skip, Tally
-from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
+from ..tally import Skip, Tally
+from .base import Algorithm, ConvertOptions, RowSpec, per_record, per_task
 from .common import PairedConversation, conversation, pairs_converter, sft_messages, task_fields
 
 TARGET = "nemo_rl"

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import orjson
 
-from ..pipeline import Tally
-from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
+from ..tally import Tally
+from .base import Algorithm, ConvertOptions, RowSpec, per_record, per_task
 from .common import PairedConversation, conversation, pairs_converter, plain_messages, sft_messages
 from .common import ground_truth_of
 from .verl import data_source_of

@@ -25,9 +25,11 @@ rendered as text instead.
 
 from __future__ import annotations
 
-from ..pipeline import Skip, Tally
+import orjson
+
+from ..tally import Skip, Tally
 from ..tokens import EMPTY_IDS, NO_IDS, NotTokenExact, TokenSequence, id_above_vocabulary, segments, token_sequence
-from . import Algorithm, ConvertOptions, RowSpec, per_record
+from .base import Algorithm, ConvertOptions, RowSpec, per_record
 
 __all__ = ["ALGORITHM", "GENERATED", "RENDERED", "RETOKENIZED", "checked_sequence", "rendered_sequence",
            "with_tokenizer", "trl_row", "nemo_rl_row", "verl_schema", "TOKEN_ROWS", "NEMO_RL_TOKEN_ROWS", "TRL", "VERL",
@@ -46,6 +48,17 @@ RETOKENIZED = "no token ids: re-tokenized through the chat template (token_sourc
 """How the rows of ``--retokenize`` are counted, apart from the token-exact ones (in ``dropped_parts``)."""
 
 
+def text_pipeline_tokens(record: dict, tokenizer, template: str | None = None) -> tuple[list[int], list[int]]:
+    """The ids and assistant mask a text pipeline trains on: our TRL ``sft`` row, rendered as TRL renders it."""
+    from .trl import sft_row
+
+    row = sft_row(record, ConvertOptions(), Tally())
+    tools = orjson.loads(row["tools"]) if row["tools"] else None
+    out = tokenizer.apply_chat_template(row["messages"], tools=tools, chat_template=template, tokenize=True,
+                                        return_dict=True, return_assistant_tokens_mask=True)
+    return list(out["input_ids"]), list(out["assistant_masks"])
+
+
 def rendered_sequence(record: dict, tokenizer) -> TokenSequence:
     """A record without token ids, rendered and tokenized as TRL renders a ``messages`` row
     (``assistant_only_loss``): the mask is what the template marks ``{% generation %}``.
@@ -53,8 +66,6 @@ def rendered_sequence(record: dict, tokenizer) -> TokenSequence:
     Raises:
         Skip: the template marks no assistant token.
     """
-    from ..token_drift import text_pipeline_tokens
-
     ids, mask = text_pipeline_tokens(record, tokenizer)
     if 1 not in mask:
         raise Skip("re-tokenized, but the chat template marks no assistant token ({% generation %})")

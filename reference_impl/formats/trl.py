@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import orjson
 
-from ..pipeline import Tally
-from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
+from ..tally import Tally
+from .base import Algorithm, ConvertOptions, RowSpec, per_record, per_task
 from .common import (PairedConversation, conversation, pairs_converter, require_ground_truth, reward_for, sft_messages,
                      task_fields)
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import orjson
 
-from ..pipeline import Skip, Tally
+from ..tally import Skip, Tally
 from ..rollouts import task_key
-from . import Algorithm, ConvertOptions, RowSpec, per_record, per_task
+from .base import Algorithm, ConvertOptions, RowSpec, per_record, per_task
 from .common import conversation, ground_truth_of, plain_messages, sft_messages
 
 TARGET = "verl"
@@ -44,23 +44,27 @@ def data_source_of(record: dict, options: ConvertOptions) -> str:
     return f"nemo_gym/{name}"
 
 
+def rl_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
+    """A task as an ``RLHFDataset`` row; ``extra_info.index`` is the row's number in the file,
+    set by the writer (the algorithm's ``row_number``), so the same records give the same rows.
+
+    >>> rl_row({"responses_create_params": {"input": "2+2?"}, "expected_answer": "4", "_ng_task_index": 0},
+    ...        ConvertOptions(), Tally())["extra_info"]
+    {'index': 0, 'split': 'train', 'task': 'task-0/9c18c3e4c7f38119'}
+    """
+    prompt, _, _ = conversation({**record, "response": None, "output": None}, options, tally)
+    return {
+        "data_source": data_source_of(record, options),
+        "prompt": plain_messages(prompt),
+        "ability": options.ability,
+        "reward_model": {"style": "rule", "ground_truth": ground_truth_of(record, options)},
+        "extra_info": {"index": 0, "split": options.split, "task": task_key(record)},
+    }
+
+
 def rl_converter(options: ConvertOptions):
-    """``RLHFDataset`` rows, one per task, with a unique ``extra_info.index``."""
-
-    def to_row(record: dict, tally: Tally) -> dict:
-        prompt, _, _ = conversation({**record, "response": None, "output": None}, options, tally)
-        row = {
-            "data_source": data_source_of(record, options),
-            "prompt": plain_messages(prompt),
-            "ability": options.ability,
-            "reward_model": {"style": "rule", "ground_truth": ground_truth_of(record, options)},
-            "extra_info": {"index": counter[0], "split": options.split, "task": task_key(record)},
-        }
-        counter[0] += 1
-        return row
-
-    counter = [0]
-    return per_task(to_row)
+    """``RLHFDataset`` rows, one per task."""
+    return per_task(lambda record, tally: rl_row(record, options, tally))
 
 
 def _sft_message(message: dict) -> dict:
@@ -150,12 +154,12 @@ ALGORITHMS = {
     "grpo": Algorithm(
         TARGET, "grpo", rl_converter, (".parquet", ".jsonl"),
         "RLHFDataset prompts: data_source, prompt, ability, reward_model.ground_truth, extra_info.index", SOURCE,
-        rl_schema, RL_ROWS, unit="task",
+        rl_schema, RL_ROWS, unit="task", row_number="extra_info.index",
     ),
     "ppo": Algorithm(
         TARGET, "ppo", rl_converter, (".parquet", ".jsonl"),
         "the same prompt parquet as grpo (PPO and GRPO differ in the trainer, not the data)", SOURCE,
-        rl_schema, RL_ROWS, unit="task",
+        rl_schema, RL_ROWS, unit="task", row_number="extra_info.index",
     ),
     "sft": Algorithm(
         TARGET, "sft", lambda o: per_record(lambda r, t: sft_row(r, o, t)), (".parquet",),
