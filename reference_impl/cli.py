@@ -101,7 +101,7 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace):
-    """Build {class}`~reference_impl.formats.ConvertOptions` from parsed arguments."""
+    """Build {class}`~reference_impl.formats.base.ConvertOptions` from parsed arguments."""
     from .formats import ConvertOptions
     from .messages import MessageOptions
 

@@ -9,7 +9,7 @@ input line ends up in exactly one place, for every output:
   reward, masked, a task group that taught nothing, dropped by a filter...);
 * **rejected**, with ``file:line: reason``: malformed.
 
-so that ``read == used + skipped + rejected`` always holds ({meth}`Tally.reconciles`).
+so that ``read == used + skipped + rejected`` always holds ({meth}`~reference_impl.tally.Tally.reconciles`).
 
 Bad input is strict by default: the first rejected line stops the run, nothing is
 written, and the caller exits non-zero. With ``skip_invalid=True`` the valid records are
@@ -54,7 +54,7 @@ __all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "RunStopped", "Conv
            "worker_count"]
 
 Converter = Callable[[Iterable[Rollout], Tally], Iterator[dict]]
-"""A pull-style converter: ``convert(rollouts, tally)`` yields rows (see {data}`reference_impl.formats.Converter`)."""
+"""A pull-style converter: ``convert(rollouts, tally)`` yields rows (see {data}`reference_impl.formats.base.Converter`)."""
 
 SPLIT_MIN_BYTES = 64 << 20
 """Inputs smaller than this are read by one process: starting workers would cost more."""
@@ -73,7 +73,7 @@ def read_rollouts(
         paths: rollout files, read in order.
         tally: counts ``read`` and ``rejected``.
         on_reject: called with each rejected line; ``None`` makes the first one raise
-            {class}`InvalidInput` (the strict policy).
+            {class}`~reference_impl.tally.InvalidInput` (the strict policy).
         progress: show a progress bar; ``None`` shows it only on a terminal.
         span: read only the lines that start in this byte range of the one input file.
 
@@ -167,7 +167,7 @@ def run(
     Args:
         inputs: rollout files.
         output: the file to write (``.jsonl`` or ``.parquet``); never one of the inputs.
-        convert: a format's converter ({meth}`~reference_impl.formats.Algorithm.converter`),
+        convert: a format's converter ({meth}`~reference_impl.formats.base.Algorithm.converter`),
             or any pull-style {data}`Converter`.
         skip_invalid: write the valid records and put rejected lines in a rejects file,
             instead of stopping at the first one.

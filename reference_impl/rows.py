@@ -1,7 +1,7 @@
 """What a valid row of each training format is: the kinds and rules that a
-{class}`~reference_impl.formats.RowSpec` names, and the checks of one row.
+{class}`~reference_impl.formats.base.RowSpec` names, and the checks of one row.
 
-The format writers declare their rows' shapes beside themselves ({class}`~reference_impl.formats.RowSpec`);
+The format writers declare their rows' shapes beside themselves ({class}`~reference_impl.formats.base.RowSpec`);
 this module says what those declarations mean. The writers check each row here before they write it (a row
 that would not pass is skipped with its reason), and ``validate_training_data.py``
 ({mod}`reference_impl.validate`) checks files with the same functions, so the two always agree.
@@ -207,7 +207,7 @@ KINDS: dict[str, Callable[[Any], str | None]] = {
     "token_log_probs": _token_log_probs,
     "token_messages": _token_messages,
 }
-"""What each kind named in a {class}`~reference_impl.formats.RowSpec` means: a function
+"""What each kind named in a {class}`~reference_impl.formats.base.RowSpec` means: a function
 from a value to what is wrong with it (``None`` when nothing is)."""
 
 
@@ -278,7 +278,7 @@ RULES: dict[str, Callable[[dict], str | None]] = {
     "margin_not_negative": _margin_not_negative,
     "token_columns_align": _token_columns_align,
 }
-"""The row rules a {class}`~reference_impl.formats.RowSpec` may name."""
+"""The row rules a {class}`~reference_impl.formats.base.RowSpec` may name."""
 
 def _non_finite(value: Any, where: str = "") -> str | None:
     """The dotted path of the first NaN or infinity in a value, or ``None``.

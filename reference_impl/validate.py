@@ -8,7 +8,7 @@ not differ, ranks, labels and margins, NaN and infinity, and duplicate rows. Eac
 names ``file:line`` (the row number, for parquet).
 
 What a row must hold is not written here: each format writer declares it beside itself as
-{class}`~reference_impl.formats.RowSpec` (``Algorithm.row_specs``), and {data}`SPECS` is
+{class}`~reference_impl.formats.base.RowSpec` (``Algorithm.row_specs``), and {data}`SPECS` is
 read from there. This module only knows what the kinds (``KINDS``) and the rules
 (``RULES``) named in those declarations mean.
 """
@@ -25,7 +25,8 @@ from typing import Any, Iterator
 
 import orjson
 
-from .formats import TARGETS, RowSpec
+from .formats import TARGETS
+from .formats.base import RowSpec
 from .rows import KINDS, RULES, _get, choose_spec, field_problem, messages_problem, row_problems  # noqa: F401
 from .rows import problem_kind as _kind
 from .rollouts import RolloutError, parse_line

@@ -1,7 +1,7 @@
 """The training formats of NeMo RL, VeRL, OpenRLHF and TRL, behind one small interface.
 
 Each framework has a module (``trl``, ``nemo_rl``, ``verl``, ``openrlhf``, ``custom``)
-whose ``ALGORITHMS`` maps an algorithm name to an {class}`Algorithm`: a converter from
+whose ``ALGORITHMS`` maps an algorithm name to an {class}`~reference_impl.formats.base.Algorithm`: a converter from
 rollouts to rows, and the file suffixes the framework's loader reads.
 
 >>> sorted(TARGETS)

@@ -209,7 +209,7 @@ class FormatStep(Step):
             self.emit(row)
 
     def make_row(self, record: dict) -> None:
-        """Make a record's row with ``to_row`` and write it, or count why not (its {class}`Skip`)."""
+        """Make a record's row with ``to_row`` and write it, or count why not (its {class}`~reference_impl.tally.Skip`)."""
         try:
             row = self.to_row(record, self.tally)
         except Skip as skip:
@@ -282,7 +282,7 @@ def per_task(to_row: Callable[[dict, Tally], dict]) -> PerTask:
 class FormatConverter:
     """A format as a pull-style {data}`Converter`: ``convert(rollouts, tally)`` yields its
     rows (numbered, if the format numbers them); {func}`reference_impl.pipeline.run` runs
-    its {meth}`step` instead."""
+    its {meth}`~reference_impl.formats.base.FormatConverter.step` instead."""
 
     algorithm: Algorithm
     options: ConvertOptions
