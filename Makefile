@@ -19,7 +19,7 @@ $(VENV)/.docs-installed: pyproject.toml | $(BIN)/python
 # torch first, pinned, so that pip takes the CPU build and never a multi-GB CUDA one.
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[docs,train,test]"
+	$(BIN)/pip install -q -e ".[docs,train,test,ray]"
 	touch $@
 
 docs: $(VENV)/.docs-installed
