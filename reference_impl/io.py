@@ -26,7 +26,20 @@ __all__ = [
     "open_writer",
     "sha256_of",
     "write_json",
+    "shows_progress",
 ]
+
+
+def shows_progress(progress: bool | None) -> bool:
+    """Whether to draw a progress bar: as asked, or (``None``) only when standard error is a
+    terminal, never in logs or pipes.
+
+    >>> shows_progress(True), shows_progress(False)
+    (True, False)
+    """
+    import sys
+
+    return sys.stderr.isatty() if progress is None else progress
 
 
 class OutputExistsAsInput(ValueError):

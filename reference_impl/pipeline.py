@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Iterator, NoReturn, Sequence
 
 import orjson
 
-from .io import JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, write_json
+from .io import JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, shows_progress, write_json
 from .rollouts import Rollout, RolloutError, iter_rollouts
 from .step import Step
 from .tally import InternalError, InvalidInput, RunStopped, Skip, Tally, reason_kind
@@ -80,9 +80,8 @@ def read_rollouts(
     Yields:
         The good records.
     """
-    show = sys.stderr.isatty() if progress is None else progress
     bar = None
-    if show:
+    if shows_progress(progress):
         from tqdm import tqdm
 
         label = "reading" if span is None else "reading part 1"

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import orjson
 
-__all__ = ["KINDS", "RULES", "field_problem", "messages_problem", "row_problems", "choose_spec", "row_problem",
+__all__ = ["get_dotted", "KINDS", "RULES", "field_problem", "messages_problem", "row_problems", "choose_spec", "row_problem",
            "problem_kind"]
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -222,7 +222,14 @@ def field_problem(value: Any, kind: str) -> str | None:
     return KINDS[kind](value)
 
 
-def _get(row: dict, dotted: str) -> tuple[bool, Any]:
+def get_dotted(row: dict, dotted: str) -> tuple[bool, Any]:
+    """Whether a dotted field is there, and its value (``None`` when it is not).
+
+    >>> get_dotted({"reward_model": {"ground_truth": "4"}}, "reward_model.ground_truth")
+    (True, '4')
+    >>> get_dotted({"reward_model": None}, "reward_model.ground_truth")
+    (False, None)
+    """
     node: Any = row
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -313,14 +320,14 @@ def row_problems(row: Any, spec: RowSpec) -> list[str]:
     problems = []
     named = set()
     for name, kind in spec.required.items():
-        present, value = _get(row, name)
+        present, value = get_dotted(row, name)
         if not present or value is None:
             problems.append(f"missing {name}")
         elif (problem := field_problem(value, kind)) is not None:
             problems.append(f"{name}: {problem}")
             named.add(name)
     for name, kind in spec.optional.items():
-        present, value = _get(row, name)
+        present, value = get_dotted(row, name)
         if present and value is not None and (problem := field_problem(value, kind)) is not None:
             problems.append(f"{name}: {problem}")
             named.add(name)

@@ -26,8 +26,9 @@ from typing import Any, Iterator
 import orjson
 
 from .formats import TARGETS
+from .io import shows_progress
 from .formats.base import RowSpec
-from .rows import KINDS, RULES, _get, choose_spec, field_problem, messages_problem, row_problems  # noqa: F401
+from .rows import KINDS, RULES, choose_spec, field_problem, get_dotted, messages_problem, row_problems  # noqa: F401
 from .rows import problem_kind as _kind
 from .rollouts import RolloutError, parse_line
 
@@ -176,7 +177,7 @@ def validate_file(path: str | Path, target: str, algorithm: str, progress: bool 
     seen_rows: dict[bytes, int] = {}
     seen_unique: dict[Any, int] = {}
     rows = iter_rows(path)
-    if progress or (progress is None and sys.stderr.isatty()):
+    if shows_progress(progress):
         from tqdm import tqdm
 
         rows = tqdm(rows, unit=" rows", desc=f"validating {Path(path).name}", file=sys.stderr, mininterval=0.5)
@@ -198,7 +199,7 @@ def validate_file(path: str | Path, target: str, algorithm: str, progress: bool 
         else:
             seen_rows[digest] = number
         if spec.unique and isinstance(row, dict):
-            present, value = _get(row, spec.unique)
+            present, value = get_dotted(row, spec.unique)
             if present and value is not None:
                 key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS) if isinstance(value, (dict, list)) else value
                 if key in seen_unique:

@@ -32,6 +32,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..rows import get_dotted
+
 __all__ = [
     "Recipe",
     "RECIPES",
@@ -220,12 +222,8 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 
 def _get(config: dict, dotted: str):
-    node = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+    """A config value at a dotted key, or ``None`` when it is not there."""
+    return get_dotted(config, dotted)[1]
 
 
 def check_config(config: dict, algorithm: str) -> list[str]:
