@@ -3,7 +3,7 @@
 
 import sys
 
-from reference_impl.cli import filter_main
+from reference_impl.commands.filter import filter_main
 
 if __name__ == "__main__":
     sys.exit(filter_main())

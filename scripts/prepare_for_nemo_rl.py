@@ -3,7 +3,7 @@
 
 import sys
 
-from reference_impl.cli import prepare_main
+from reference_impl.commands.prepare import prepare_main
 
 if __name__ == "__main__":
     sys.exit(prepare_main("nemo_rl"))

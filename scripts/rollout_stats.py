@@ -3,7 +3,7 @@
 
 import sys
 
-from reference_impl.cli import stats_main
+from reference_impl.commands.stats import stats_main
 
 if __name__ == "__main__":
     sys.exit(stats_main())

@@ -3,7 +3,7 @@
 
 import sys
 
-from reference_impl.cli import validate_main
+from reference_impl.commands.validate import validate_main
 
 if __name__ == "__main__":
     sys.exit(validate_main())

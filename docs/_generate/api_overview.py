@@ -47,34 +47,36 @@ def _imported(tree: ast.AST, package: str) -> set[str]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
-            if node.level == 1:
-                found.add(f"{package}.{node.module}")
+            if node.level:
+                base = package
+                for _ in range(node.level - 1):
+                    base = base.rpartition(".")[0]
+                found.add(f"{base}.{node.module}")
             elif node.module.startswith("reference_impl"):
                 found.add(node.module)
     return found
 
 
 def script_modules() -> dict[str, set[str]]:
-    """Each script's modules: those it imports, and those that the ``cli`` functions it calls import."""
-    cli = {node.name: node for node in ast.parse((PACKAGE / "cli.py").read_text(encoding="utf-8")).body
-           if isinstance(node, ast.FunctionDef)}
+    """Each script's modules: those it imports, and those that its own command-line module
+    (``reference_impl.commands.<script>``) imports (not what all of them share)."""
     found = {}
     for script in sorted((ROOT / "scripts").glob("*.py")):
-        tree = ast.parse(script.read_text(encoding="utf-8"))
-        used = _imported(tree, "reference_impl")
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "reference_impl.cli":
-                used |= {m for alias in node.names if alias.name in cli for m in _imported(cli[alias.name], "reference_impl")}
-        found[script.name] = used
+        used = _imported(ast.parse(script.read_text(encoding="utf-8")), "reference_impl")
+        for name in [m for m in used if m.startswith("reference_impl.commands.")]:
+            path = PACKAGE / (name.removeprefix("reference_impl.").replace(".", "/") + ".py")
+            used |= _imported(ast.parse(path.read_text(encoding="utf-8")), name.rpartition(".")[0])
+        found[script.name] = used - {"reference_impl.commands.common"}
     return found
 
 
 def used_on(name: str, path: Path, pages: dict[str, tuple[str, str]], scripts: dict[str, set[str]]) -> list[str]:
     """The pages that include the module's code, name the module, or run a script built on it
-    (every script goes through ``cli``: it counts only where it is named)."""
+    (every script goes through ``commands``: it counts only where it is named)."""
     file_ref = path.relative_to(ROOT).as_posix()
     name_ref = re.compile(rf"{re.escape(name)}(?![\w.])")
-    runs = [script for script, used in scripts.items() if name in used and name != "reference_impl.cli"]
+    runs = [script for script, used in scripts.items()
+            if name in used and not (name == "reference_impl.cli" or name.startswith("reference_impl.commands"))]
     return [doc for doc, (_, text) in pages.items()
             if doc != "reference/api" and (file_ref in text or name_ref.search(text)
                                            or any(f"scripts/{script}" in text for script in runs))]

@@ -49,7 +49,7 @@ def guarded(prog: str, body: Callable[[], int]) -> int:
     >>> guarded("x.py", lambda: (_ for _ in ()).throw(LaunchError("data.jsonl: no such file")))
     1
     """
-    from ..cli import INTERNAL_ERROR, fail
+    from ..commands.common import INTERNAL_ERROR, fail
 
     try:
         return body()

@@ -553,7 +553,7 @@ def default_nemo_rl_dir() -> str:
 def parse_args(argv=None):
     import argparse
 
-    from ..cli import flag
+    from ..commands.common import flag
 
     parser = argparse.ArgumentParser(
         prog="train_nemo_rl.py",
@@ -606,7 +606,7 @@ def main(argv=None) -> int:
     Exit status 1 with ``error: ...`` for what the user can fix, 2 with ``internal error: ...``
     for anything unexpected (see {func}`reference_impl.launch.common.guarded`).
     """
-    from ..cli import quiet_broken_pipe
+    from ..commands.common import quiet_broken_pipe
     from .common import guarded
 
     quiet_broken_pipe()

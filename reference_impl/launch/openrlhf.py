@@ -102,12 +102,12 @@ def main(argv=None) -> int:
     """``train_openrlhf.py``: check the prepared file and the batch, print the launch command, run it
     where OpenRLHF and GPUs are. Writes no file. Exit status 1 for what the user can fix, 2 for
     an internal error (see {func}`reference_impl.launch.common.guarded`)."""
-    from ..cli import quiet_broken_pipe
+    from ..commands.common import quiet_broken_pipe
 
     quiet_broken_pipe()
     import argparse
 
-    from ..cli import flag
+    from ..commands.common import flag
     from .common import guarded
 
     parser = argparse.ArgumentParser(prog="train_openrlhf.py", description=__doc__.splitlines()[0])

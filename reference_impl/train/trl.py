@@ -326,7 +326,7 @@ def main(argv=None) -> int:
     missing package, with its install command), 2 with ``internal error: ...`` for anything
     unexpected (see {func}`reference_impl.launch.common.guarded`).
     """
-    from ..cli import quiet_broken_pipe
+    from ..commands.common import quiet_broken_pipe
 
     quiet_broken_pipe()
     import argparse
