@@ -11,7 +11,7 @@ from typing import Sequence
 __all__ = ["flag", "add_io_arguments", "add_convert_arguments", "options_from_args", "quiet_broken_pipe",
            "NEEDS_TRANSFORMERS", "NEEDS_RAY", "INTERNAL_ERROR", "reports_internal_errors", "fail", "check_inputs",
            "report_malformed", "run_and_report", "nothing_to_write_hint", "BadOutput", "format_output",
-           "add_record_filter_arguments", "filter_options_from_args", "filters_given"]
+           "add_record_filter_arguments", "filter_options_from_args", "filters_given", "checked_filter_options"]
 
 
 def flag(name: str) -> list[str]:
@@ -355,6 +355,17 @@ def filter_options_from_args(parser: argparse.ArgumentParser, args: argparse.Nam
         max_tokens=args.max_tokens,
         count_tokens=tokenizer_counter(args.tokenizer) if args.max_tokens is not None else None,
     )
+
+
+def checked_filter_options(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """{func}`filter_options_from_args`, or why it cannot be had: ``(options, None)`` or
+    ``(None, message)`` (transformers missing, or a tokenizer that cannot be loaded)."""
+    try:
+        return filter_options_from_args(parser, args), None
+    except ImportError:
+        return None, NEEDS_TRANSFORMERS
+    except (OSError, ValueError) as exc:  # a tokenizer that cannot be loaded
+        return None, f"cannot load the tokenizer {args.tokenizer!r}: {exc}"
 
 
 def filters_given(args: argparse.Namespace) -> dict:

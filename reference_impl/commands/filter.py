@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Sequence
 
 from .common import (
-    add_io_arguments, add_record_filter_arguments, fail, filter_options_from_args, filters_given, flag,
-    NEEDS_TRANSFORMERS, quiet_broken_pipe, reports_internal_errors, run_and_report)
+    add_io_arguments, add_record_filter_arguments, checked_filter_options, fail, filters_given, flag,
+    quiet_broken_pipe, reports_internal_errors, run_and_report)
 
 __all__ = ["filter_parser", "filter_main"]
 
@@ -49,12 +49,9 @@ def filter_main(argv: Sequence[str] | None = None) -> int:
     if Path(args.output).suffix != ".jsonl":
         parser.error(f"filter_rollouts.py copies rollout lines as they are: --output must end in .jsonl, not "
                      f"{Path(args.output).suffix or 'nothing'}")
-    try:
-        options = filter_options_from_args(parser, args)
-    except ImportError:
-        return fail(NEEDS_TRANSFORMERS)
-    except (OSError, ValueError) as exc:  # a tokenizer that cannot be loaded
-        return fail(f"cannot load the tokenizer {args.tokenizer!r}: {exc}")
+    options, problem = checked_filter_options(parser, args)
+    if problem:
+        return fail(problem)
     description = {"script": "filter_rollouts.py", "filters": filters_given(args),
                    "order": "record filters (masked, reward, length), then --dedupe, --drop-uniform-groups, --top-k"}
     try:

@@ -6,9 +6,8 @@ import argparse
 from typing import Sequence
 
 from .common import (
-    add_convert_arguments, add_record_filter_arguments, BadOutput, fail, filter_options_from_args, filters_given,
-    flag, format_output, NEEDS_RAY, NEEDS_TRANSFORMERS, options_from_args, quiet_broken_pipe,
-    reports_internal_errors, run_and_report)
+    add_convert_arguments, add_record_filter_arguments, BadOutput, checked_filter_options, fail, filters_given, flag,
+    format_output, NEEDS_RAY, options_from_args, quiet_broken_pipe, reports_internal_errors, run_and_report)
 
 __all__ = ["prepare_many_parser", "parse_to", "prepare_many_main"]
 
@@ -92,12 +91,9 @@ def prepare_many_main(argv: Sequence[str] | None = None) -> int:
 
         if importlib.util.find_spec("ray") is None:
             return fail(NEEDS_RAY)
-    try:
-        filters = filter_options_from_args(parser, args)
-    except ImportError:
-        return fail(NEEDS_TRANSFORMERS)
-    except (OSError, ValueError) as exc:  # a tokenizer that cannot be loaded
-        return fail(f"cannot load the tokenizer {args.tokenizer!r}: {exc}")
+    filters, problem = checked_filter_options(parser, args)
+    if problem:
+        return fail(problem)
     options = options_from_args(args)
     given = {k: v for k, v in filters_given(args).items()
              if k in ("min_reward", "max_reward", "keep_masked", "max_turns", "max_chars", "max_tokens", "tokenizer")}
