@@ -151,8 +151,17 @@ def _weather(rng, ids, task, rollouts):
         yield _record(ids, task, r, "weather_simple_agent", prompt, [WEATHER_TOOL], output,
                       round(0.8 * correct + 0.2 * fmt, 2),
                       reward_components={"correctness": correct, "format": fmt},
-                      expected_action={"type": "function_call", "name": "get_weather",
-                                       "arguments": orjson.dumps({"city": city}).decode()})
+                      expected_action=weather_action(city))
+
+
+def weather_action(city: str) -> dict:
+    """The call a weather task expects, as ``expected_action`` in the shape
+    ``single_step_tool_use_with_argument_comparison`` writes it.
+
+    >>> weather_action("Oslo")
+    {'type': 'function_call', 'name': 'get_weather', 'arguments': '{"city":"Oslo"}'}
+    """
+    return {"type": "function_call", "name": "get_weather", "arguments": orjson.dumps({"city": city}).decode()}
 
 
 def _calculator(rng, ids, task, rollouts):

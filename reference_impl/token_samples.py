@@ -33,7 +33,8 @@ from typing import Iterator
 import orjson
 
 from .messages import chat_tool_schemas, rollout_messages
-from .samples import CALCULATOR_TOOL, CITIES, WEATHER_ANSWERS, WEATHER_TOOL, _call, _Ids, _output, _reasoning, _record
+from .samples import (CALCULATOR_TOOL, CITIES, WEATHER_ANSWERS, WEATHER_TOOL, _call, _Ids, _output, _reasoning, _record,
+                      weather_action)
 from .train.tiny_model import CHAT_TEMPLATE
 
 __all__ = ["QWEN3_LIKE_TEMPLATE", "ModelServer", "token_rollouts", "write_token_rollouts", "sample_tokenizer"]
@@ -150,7 +151,7 @@ def _weather(server, rng, ids, task, rollouts):
         episode.environment(_output(call_id, orjson.dumps({"city": city, "conditions": CITIES[city]}).decode()))
         episode.generate([_message(ids, WEATHER_ANSWERS[r % len(WEATHER_ANSWERS)].format(city=city, weather=CITIES[city]))])
         yield _record(ids, task, r, "weather_simple_agent", prompt, [WEATHER_TOOL], episode.output, 1.0,
-                      expected_calls=[{"name": "get_weather", "arguments": {"city": city}}])
+                      expected_action=weather_action(city))
 
 
 def _calculator(server, rng, ids, task, rollouts):
