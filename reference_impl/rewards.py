@@ -264,11 +264,8 @@ def expected_action(value: Any) -> dict | None:
     (True, True)
     """
     if isinstance(value, str):
-        if value.lstrip()[:1] not in ("{", "["):
-            return None
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
+        value = _json_structure(value)
+        if value is None:
             return None
     if isinstance(value, dict):
         kind = value.get("type")
@@ -339,15 +336,24 @@ def completion_text(completion) -> str:
                      and m.get("role") == "assistant" and isinstance(m.get("content") or "", str))
 
 
+def _json_structure(text: str):
+    """The object or list a string spells in JSON, or ``None`` when it spells neither.
+
+    >>> _json_structure('{"a": 1}'), _json_structure("[1"), _json_structure("42")
+    ({'a': 1}, None, None)
+    """
+    if text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
 def _structured(text: str) -> bool:
     """Whether a string is JSON for an object or for a list holding objects or lists (a prepared
     column's spelling of structured ground truth, such as an ARC grid)."""
-    if text.lstrip()[:1] not in ("{", "["):
-        return False
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return False
+    value = _json_structure(text)
     return isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value))
 
 
