@@ -80,6 +80,14 @@ class TaskExtremes:
         else:
             group.add(rollout, value)
 
+    def offer(self, rollout: Rollout, tally: Tally, reward: Callable[[dict], float | None] = reward_of,
+              problem: Callable[[dict], str | None] | None = None) -> None:
+        """Keep a rollout if it can be one side of a pair ({func}`pair_candidate`), else count why not."""
+        try:
+            self.add(rollout, pair_candidate(rollout.record, reward, problem))
+        except Skip as skip:
+            tally.skip(skip.reason)
+
     def merge(self, groups: dict) -> None:
         for key, later in groups.items():
             group = self.groups.get(key)
@@ -171,8 +179,5 @@ def preference_pairs(
     """
     extremes = TaskExtremes()
     for rollout in rollouts:
-        try:
-            extremes.add(rollout, pair_candidate(rollout.record, reward, problem))
-        except Skip as skip:
-            tally.skip(skip.reason)
+        extremes.offer(rollout, tally, reward, problem)
     yield from extremes.pairs(tally, min_margin)

@@ -9,7 +9,7 @@ import orjson
 
 from ..messages import assistant_runs, chat_tool_schemas, prompt_media, rollout_messages
 from ..tally import Skip, Tally
-from ..pairs import PreferencePair, TaskExtremes, pair_candidate
+from ..pairs import PreferencePair, TaskExtremes
 from ..rollouts import GROUND_TRUTH_FIELDS, ground_truth, reward_of
 from .base import INVALID_ROW, ConvertOptions, FormatStep
 
@@ -227,16 +227,11 @@ class PreferencePairs(FormatStep):
     def __init__(self, to_row: Callable[[PairedConversation], dict], options: ConvertOptions):
         self.to_row, self.options = to_row, options
         self.extremes = TaskExtremes()
+        self.reward = lambda record: reward_of(record, options.reward_component)
+        self.problem = lambda record: completion_problem(record, options)
 
     def push(self, rollout) -> None:
-        options = self.options
-        try:
-            value = pair_candidate(rollout.record, lambda record: reward_of(record, options.reward_component),
-                                   lambda record: completion_problem(record, options))
-        except Skip as skip:
-            self.tally.skip(skip.reason)
-            return
-        self.extremes.add(rollout, value)
+        self.extremes.offer(rollout, self.tally, self.reward, self.problem)
 
     @property
     def state(self) -> dict:
