@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from .tally import Skip, Tally
-from .rollouts import Rollout, flatten_step_lists, group_key, parse_line, reward_of, skip_reason
+from .rollouts import Rollout, group_key, read_record, reward_of, skip_reason
 
 __all__ = ["PreferencePair", "TaskExtremes", "pair_candidate", "preference_pairs"]
 
@@ -118,7 +118,7 @@ def _parsed(rollout: Rollout) -> Rollout:
     """The rollout with its record, parsed again from its line if only the line was kept."""
     if rollout.record is not None:
         return rollout
-    return Rollout(rollout.path, rollout.line, flatten_step_lists(parse_line(rollout.raw, rollout.path, rollout.line)))
+    return Rollout(rollout.path, rollout.line, read_record(rollout.raw, rollout.path, rollout.line))
 
 
 def pair_candidate(record: dict, reward: Callable[[dict], float | None] = reward_of,

@@ -32,6 +32,7 @@ __all__ = [
     "RolloutError",
     "open_binary",
     "parse_line",
+    "read_record",
     "record_problem",
     "iter_rollouts",
     "trajectory_items",
@@ -146,6 +147,16 @@ def parse_line(raw: bytes, path: str | Path = "<input>", line: int = 1) -> dict:
     if not isinstance(value, dict):
         raise RolloutError(path, line, f"a JSON {_json_type(value)}, not an object")
     return value
+
+
+def read_record(raw: bytes, path: str | Path = "<input>", line: int = 1) -> dict:
+    """A line as the record every reader of this package works on: parsed ({func}`parse_line`),
+    and aviary's step lists made one trajectory ({func}`flatten_step_lists`).
+
+    >>> read_record(b'{"responses_create_params": {"input": []}, "response": {"output": [[{"type": "message", "role": "user", "content": "q"}]]}}')
+    {'responses_create_params': {'input': [{'type': 'message', 'role': 'user', 'content': 'q'}]}, 'response': {'output': []}}
+    """
+    return flatten_step_lists(parse_line(raw, path, line))
 
 
 def _json_type(value: Any) -> str:
@@ -285,7 +296,7 @@ def iter_rollouts(path: str | Path, span: tuple[int, int] | None = None) -> Iter
                 if not raw.strip():
                     continue
                 try:
-                    record = flatten_step_lists(parse_line(raw, path, number))
+                    record = read_record(raw, path, number)
                 except RolloutError as error:
                     yield error
                     continue
