@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import orjson
 
@@ -26,6 +26,7 @@ __all__ = [
     "open_writer",
     "sha256_of",
     "write_json",
+    "manifest",
     "shows_progress",
 ]
 
@@ -256,6 +257,45 @@ def sha256_of(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def manifest(
+    inputs: Sequence[tuple[str | Path, str]],
+    output: tuple[str | Path, str],
+    *,
+    rejects: str | Path | None,
+    counts: dict,
+    run: dict,
+    seconds: float,
+    plots: Sequence[tuple[str | Path, str]] | None = None,
+) -> dict:
+    """The manifest written beside an output: what was read, written and counted, and how.
+
+    Args:
+        inputs: ``(path, sha256)`` of each input file, in order.
+        output: ``(path, sha256)`` of the output file.
+        rejects: the rejects file written beside it, or ``None``.
+        counts: the run's counts ({meth}`~reference_impl.tally.Tally.as_dict`).
+        run: what the run was given (script, target, options...).
+        seconds: how long the run took.
+        plots: ``(path, sha256)`` of pictures drawn with the output; ``None`` leaves the key out.
+
+    Returns:
+        The manifest, its keys in the order written.
+
+    >>> m = manifest([("in.jsonl", "ab12")], ("out.jsonl", "cd34"), rejects=None, counts={"read": 1},
+    ...              run={"target": "trl"}, seconds=0.12345)
+    >>> m["inputs"], m["output"], m["seconds"]
+    ([{'path': 'in.jsonl', 'sha256': 'ab12'}], {'path': 'out.jsonl', 'sha256': 'cd34'}, 0.123)
+    >>> list(manifest([], ("r.json", "ef56"), rejects="r.rejects.jsonl", counts={}, run={}, seconds=1, plots=[]))
+    ['inputs', 'output', 'plots', 'rejects', 'counts', 'run', 'seconds']
+    """
+    value: dict = {"inputs": [{"path": str(path), "sha256": sha256} for path, sha256 in inputs],
+                   "output": {"path": str(output[0]), "sha256": output[1]}}
+    if plots is not None:
+        value["plots"] = [{"path": str(path), "sha256": sha256} for path, sha256 in plots]
+    value.update(rejects=str(rejects) if rejects else None, counts=counts, run=run, seconds=round(seconds, 3))
+    return value
 
 
 def write_json(path: str | Path, value: Any) -> None:

@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Iterator, NoReturn, Sequence
 
 import orjson
 
-from .io import JsonlWriter, OutputExistsAsInput, open_writer, same_file, sha256_of, shows_progress, write_json
+from .io import JsonlWriter, OutputExistsAsInput, manifest, open_writer, same_file, sha256_of, shows_progress, write_json
 from .rollouts import Rollout, RolloutError, iter_rollouts
 from .step import Step
 from .tally import InternalError, InvalidInput, RunStopped, Skip, Tally, reason_kind
@@ -278,7 +278,7 @@ def run_many(
             rejects.abort()
         hashing.shutdown(wait=True, cancel_futures=True)
         raise
-    input_sums = [{"path": str(p), "sha256": c.result() if c else sha256_of(p)} for p, c in zip(inputs, checksums)]
+    input_sums = [(p, c.result() if c else sha256_of(p)) for p, c in zip(inputs, checksums)]
     output_sums = [hashing.submit(sha256_of, p) for p in paths]
     results = []
     for output, path, tally, writer, checksum in zip(outputs, paths, tallies, writers, output_sums):
@@ -291,16 +291,11 @@ def run_many(
             description["engine"] = "ray"
         elif processes > 1:
             description["processes"] = processes
-        manifest = sidecar_path(path, "manifest")
-        write_json(manifest, {
-            "inputs": input_sums,
-            "output": {"path": str(path), "sha256": checksum.result()},
-            "rejects": str(wrote_rejects) if wrote_rejects else None,
-            "counts": tally.as_dict(),
-            "run": description,
-            "seconds": round(time.perf_counter() - started, 3),
-        })
-        results.append(RunResult(tally, path, manifest, wrote_rejects, time.perf_counter() - started))
+        manifest_path = sidecar_path(path, "manifest")
+        write_json(manifest_path, manifest(input_sums, (path, checksum.result()), rejects=wrote_rejects,
+                                           counts=tally.as_dict(), run=description,
+                                           seconds=time.perf_counter() - started))
+        results.append(RunResult(tally, path, manifest_path, wrote_rejects, time.perf_counter() - started))
     hashing.shutdown(wait=True)
     return results
 

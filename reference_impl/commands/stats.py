@@ -51,7 +51,7 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
 
     from functools import partial
 
-    from ..io import JsonlWriter, same_file, sha256_of, write_json
+    from ..io import JsonlWriter, manifest, same_file, sha256_of, write_json
     from ..pipeline import InvalidInput, worker_count, execute, sidecar_path
     from ..stats import StatsStep, draw_plots, report_table, task_table
 
@@ -108,17 +108,13 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
         print(f"rejected lines, with their reasons: {wrote_rejects}")
     if args.report:
         write_json(args.report, report)
-        manifest = sidecar_path(args.report, "manifest")
-        write_json(manifest, {
-            "inputs": [{"path": str(p), "sha256": sha256_of(p)} for p in args.input],
-            "output": {"path": str(args.report), "sha256": sha256_of(args.report)},
-            "plots": [{"path": str(p), "sha256": sha256_of(p)} for p in plots],
-            "rejects": str(wrote_rejects) if wrote_rejects else None,
-            "counts": tally.as_dict(),
-            "run": {"script": "rollout_stats.py", "pass_threshold": args.threshold,
-                    "reward_component": args.reward_component},
-            "seconds": round(time.perf_counter() - started, 3),
-        })
+        manifest_path = sidecar_path(args.report, "manifest")
+        write_json(manifest_path, manifest(
+            [(p, sha256_of(p)) for p in args.input], (args.report, sha256_of(args.report)),
+            plots=[(p, sha256_of(p)) for p in plots], rejects=wrote_rejects, counts=tally.as_dict(),
+            run={"script": "rollout_stats.py", "pass_threshold": args.threshold,
+                 "reward_component": args.reward_component},
+            seconds=time.perf_counter() - started))
         print(f"report: {args.report}")
-        print(f"manifest: {manifest}")
+        print(f"manifest: {manifest_path}")
     return 0
