@@ -88,8 +88,37 @@ def test_train_nemo_rl_names_the_bad_line(tmp_path):
     (tmp_path / "data.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     done = run("train_nemo_rl.py", "--data_path", "data.jsonl", "--config", "cfg.yaml", cwd=tmp_path)
     assert done.returncode == 1
-    assert "data.jsonl:1: the last message is not the assistant's" in done.stderr
+    assert ("data.jsonl:1: messages: the conversation does not end with an assistant turn (OpenAIFormatDataset "
+            "trains on them and asserts that the last is the assistant's)") in done.stderr
     assert not (tmp_path / "cfg.yaml").exists()
+
+
+USER, ANSWER = {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}
+
+
+@pytest.mark.parametrize("algorithm, row, expected", [
+    ("sft", {"messages": []}, "messages: no messages (OpenAIFormatDataset"),
+    ("sft", {"messages": [USER]}, "messages: the conversation does not end with an assistant turn"),
+    ("dpo", {"context": "q", "completions": []}, "context: expected a list of messages, got str"),
+    ("dpo", {"context": [USER], "completions": [{"rank": 0, "completion": [ANSWER]}]},
+     "PreferenceDataset needs exactly two completions, this row has 1"),
+    ("dpo", {"context": [USER], "completions": [{"rank": 0, "completion": [ANSWER]},
+                                                {"rank": 0, "completion": [{**ANSWER, "content": "b"}]}]},
+     "the two completions have the same rank (a tie) (PreferenceDataset prefers the lower rank of two; a tie raises "
+     "NotImplementedError)"),
+    ("grpo", {"responses_create_params": "q", "agent_ref": {"name": "a"}}, "responses_create_params: expected an object"),
+    ("grpo", {"responses_create_params": {}, "agent_ref": {"name": "a"}}, "missing responses_create_params.input"),
+    ("grpo", {"responses_create_params": {"input": "q"}, "agent_ref": {}},
+     "missing agent_ref.name (run_rollouts reads agent_ref.name to find the agent)"),
+])
+def test_check_data_names_what_nemo_rl_would_refuse(tmp_path, algorithm, row, expected):
+    import json
+
+    path = tmp_path / "data.jsonl"
+    path.write_text(json.dumps(row) + "\n{not json\n")
+    [first, second] = check_data(path, algorithm)
+    assert first.startswith(f"{path}:1: {expected}"), first
+    assert second == f"{path}:2: not valid JSON"
 
 
 def prepare(tmp_path, algorithm, *inputs, extra=()):

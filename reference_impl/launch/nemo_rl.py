@@ -287,8 +287,23 @@ def _nested_overrides(config: dict, prefix: str = "", depth: int = 0):
             yield from _nested_overrides(value, f"{prefix}{key}.", depth + 1)
 
 
+WHY_NEMO_RL_CARES = {
+    "sft": {"messages": "OpenAIFormatDataset trains on them and asserts that the last is the assistant's",
+            "tools": "the chat template is given them as the tools"},
+    "dpo": {"context": "PreferenceDataset reads it as the conversation so far",
+            "completions": "PreferenceDataset prefers the lower rank of two; a tie raises NotImplementedError"},
+    "grpo": {"responses_create_params": "NemoGymDataset sends it to the agent as the request",
+             "agent_ref": "run_rollouts reads agent_ref.name to find the agent"},
+}
+"""Why NeMo RL needs each field the row checks name, by algorithm: the reason added to a problem."""
+
+
 def check_data(path: str | Path, algorithm: str, limit: int | None = None) -> list[str]:
-    """Check a prepared JSONL file against what NeMo RL's dataset class asserts; ``file:line: what``.
+    """Check a prepared JSONL file against what NeMo RL's dataset class asserts; ``file:line: what (why)``.
+
+    The rules are the format's own ({attr}`~reference_impl.formats.base.Algorithm.row_specs` of
+    {mod}`reference_impl.formats.nemo_rl`, checked by {func}`~reference_impl.rows.row_problem`,
+    as the writer and ``validate_training_data.py`` check them), among them:
 
     * SFT (``OpenAIFormatDataset.format_data``): ``messages`` ends with the assistant;
     * DPO (``PreferenceDataset``): ``context`` and exactly two completions of different rank;
@@ -297,6 +312,10 @@ def check_data(path: str | Path, algorithm: str, limit: int | None = None) -> li
     """
     import orjson
 
+    from ..formats import get_algorithm
+    from ..rows import row_problem
+
+    specs = get_algorithm("nemo_rl", algorithm).row_specs
     problems = []
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
@@ -307,36 +326,22 @@ def check_data(path: str | Path, algorithm: str, limit: int | None = None) -> li
             except orjson.JSONDecodeError:
                 problems.append(f"{path}:{number}: not valid JSON")
                 continue
-            problem = _row_problem(row, algorithm)
+            problem = row_problem(row, specs)
             if problem:
-                problems.append(f"{path}:{number}: {problem}")
+                problems.append(f"{path}:{number}: {problem}{_why(problem, algorithm)}")
     return problems
 
 
-def _row_problem(row, algorithm: str) -> str | None:
-    if not isinstance(row, dict):
-        return "not a JSON object"
-    if algorithm == "sft":
-        messages = row.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return "messages is missing or empty"
-        if messages[-1].get("role") != "assistant":
-            return "the last message is not the assistant's (openai_format asserts it)"
-    elif algorithm == "dpo":
-        completions = row.get("completions")
-        if not isinstance(row.get("context"), list):
-            return "context is missing"
-        if not isinstance(completions, list) or len(completions) != 2:
-            return "PreferenceDataset needs exactly two completions"
-        if completions[0].get("rank") == completions[1].get("rank"):
-            return "the two completions have the same rank (ties raise NotImplementedError)"
-    elif algorithm == "grpo":
-        params = row.get("responses_create_params")
-        if not isinstance(params, dict) or "input" not in params:
-            return "responses_create_params must be an object with input"
-        if not (row.get("agent_ref") or {}).get("name"):
-            return "agent_ref.name is missing (run_rollouts reads it)"
-    return None
+def _why(problem: str, algorithm: str) -> str:
+    """Why NeMo RL cares about the field a problem names, in brackets (or nothing).
+
+    >>> _why("missing agent_ref", "grpo")
+    ' (run_rollouts reads agent_ref.name to find the agent)'
+    """
+    for name, why in WHY_NEMO_RL_CARES.get(algorithm, {}).items():
+        if name in problem:
+            return f" ({why})"
+    return ""
 
 
 def _int(config: dict, dotted: str) -> int | None:
