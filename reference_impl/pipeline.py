@@ -47,9 +47,9 @@ import orjson
 from .io import JsonlWriter, OutputExistsAsInput, manifest, open_writer, same_file, sha256_of, shows_progress, write_json
 from .rollouts import Rollout, RolloutError, iter_rollouts
 from .step import Step
-from .tally import InternalError, InvalidInput, RunStopped, Skip, Tally, reason_kind
+from .tally import InternalError, InvalidInput, NothingToWrite, RunStopped, Skip, Tally, reason_kind
 
-__all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "RunStopped", "Converter", "read_rollouts", "run", "run_many", "execute",
+__all__ = ["Skip", "Tally", "InvalidInput", "InternalError", "RunStopped", "NothingToWrite", "Converter", "read_rollouts", "run", "run_many", "execute",
            "Output", "RunResult", "sidecar_path", "line_aligned_spans", "SPLIT_MIN_BYTES",
            "worker_count"]
 
@@ -179,6 +179,7 @@ def run(
 
     Raises:
         InvalidInput: a malformed line, in strict mode. Nothing is written.
+        NothingToWrite: no row to write (every record skipped or rejected). Nothing is written.
         OutputExistsAsInput: the output is one of the inputs.
     """
     from .formats import TARGETS, FormatStep, format_step
@@ -209,7 +210,7 @@ def run_many(
 
     Each output gets its own manifest and tally, and each tally reconciles on its own: the
     records the filter dropped are counted as skipped, with their reasons, in every one. The
-    outputs are put in place only when all of them succeeded.
+    outputs are put in place only when all of them succeeded and each has rows.
 
     Args:
         inputs: rollout files.
@@ -232,6 +233,7 @@ def run_many(
     Raises:
         InvalidInput: a malformed line, in strict mode. Nothing is written.
         InternalError: a bug in a step; the record read last is named. Nothing is written.
+        NothingToWrite: an output would have no row. Nothing is written, not even the others.
         OutputExistsAsInput: an output is one of the inputs.
         ValueError: two outputs are the same file.
     """
@@ -265,6 +267,12 @@ def run_many(
                                     on_reject=on_reject, progress=progress, workers=processes,
                                     start_method=start_method, scratch=paths[0].parent, ray_address=ray_address)
             tallies = [step.tally for step in steps]
+        for tally, writer in zip(tallies, writers):
+            tally.merge(shared)
+            tally.rows = writer.rows
+        empty = [(path, tally) for path, tally in zip(paths, tallies) if tally.rows == 0]
+        if empty:
+            raise NothingToWrite(empty, len(paths))
         for writer in writers:
             writer.commit()
         wrote_rejects = None
@@ -281,9 +289,7 @@ def run_many(
     input_sums = [(p, c.result() if c else sha256_of(p)) for p, c in zip(inputs, checksums)]
     output_sums = [hashing.submit(sha256_of, p) for p in paths]
     results = []
-    for output, path, tally, writer, checksum in zip(outputs, paths, tallies, writers, output_sums):
-        tally.merge(shared)
-        tally.rows = writer.rows
+    for output, path, tally, checksum in zip(outputs, paths, tallies, output_sums):
         description = dict(output.description)
         if len(paths) > 1:
             description["written_with"] = [str(p) for p in paths if p != path]

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["Skip", "Tally", "RunStopped", "InvalidInput", "InternalError", "reason_kind"]
+__all__ = ["Skip", "Tally", "RunStopped", "InvalidInput", "InternalError", "NothingToWrite", "reason_kind"]
 
 
 class Skip(Exception):
@@ -60,6 +60,24 @@ class InternalError(Exception):
 
     def __reduce__(self):  # sent back by worker processes
         return InternalError, (self.where, self.error)
+
+
+class NothingToWrite(Exception):
+    """A run would have written an output without rows, so it wrote nothing at all: no output,
+    no manifest, no rejects file.
+
+    Attributes:
+        empty: ``(path, tally)`` of each output that would have had no rows, in order.
+        outputs: how many outputs the run had (the others had rows, and were not written either).
+
+    >>> str(NothingToWrite([("pairs.jsonl", Tally(read=5))], 2))
+    'nothing to write to pairs.jsonl'
+    """
+
+    def __init__(self, empty: list, outputs: int):
+        super().__init__("nothing to write to " + ", ".join(str(path) for path, _ in empty))
+        self.empty = empty
+        self.outputs = outputs
 
 
 def reason_kind(reason: str) -> str:

@@ -14,7 +14,9 @@ from paths import ROOT, SAMPLES
 from reference_impl.cli import format_output
 from reference_impl.filters import FilterOptions, RawLineWriter, filter_step, record_drop_reason
 from reference_impl.formats import ConvertOptions
-from reference_impl.pipeline import InternalError, InvalidInput, Output, execute, line_aligned_spans, run_many
+from reference_impl.io import AtomicWriter
+from reference_impl.pipeline import (
+    InternalError, InvalidInput, NothingToWrite, Output, execute, line_aligned_spans, run_many)
 from reference_impl.stats import StatsStep
 from reference_impl.step import Step
 
@@ -167,6 +169,36 @@ def test_one_failing_output_leaves_no_output_at_all(tmp_path, workers):
         run_many([source], outputs(folder) + [broken], workers=workers)
     assert raised.value.where.startswith(f"{source}:")
     assert not folder.exists() or not list(folder.iterdir())
+
+
+@pytest.mark.parametrize("workers", [1, 5])
+def test_an_output_without_rows_is_refused_and_nothing_is_ever_put_in_place(tmp_path, monkeypatch, workers):
+    source = big_input(tmp_path, copies=4, bad_lines=(40,))
+    folder = tmp_path / "out"
+    nothing = Output(folder / "none.jsonl", partial(filter_step, FilterOptions(min_reward=2.0)), RawLineWriter)
+    committed = []
+    monkeypatch.setattr(AtomicWriter, "commit", lambda writer: committed.append(writer.path))
+    with pytest.raises(NothingToWrite) as refused:
+        run_many([source], outputs(folder) + [nothing], skip_invalid=True, workers=workers)
+    [(path, tally)] = refused.value.empty
+    assert path == folder / "none.jsonl" and refused.value.outputs == 5
+    assert tally.rows == 0 and tally.rejected == {"not valid JSON": 1} and tally.reconciles()
+    assert tally.read == 4 * 48 + 1 and tally.used == 0 and max(tally.skipped, key=tally.skipped.get).startswith("reward")
+    assert committed == []  # not the other outputs, nor a manifest or the rejects file
+    assert not folder.exists() or not list(folder.iterdir())
+
+
+def test_prepare_says_which_output_has_nothing_to_write_and_writes_none(tmp_path):
+    firsts = {}
+    for line in SAMPLES.read_bytes().splitlines(keepends=True):
+        firsts.setdefault(json.loads(line)["_ng_task_index"], line)  # one rollout per task: no preference pair
+    (tmp_path / "one_each.jsonl").write_bytes(b"".join(firsts.values()) + b'{"reward": \n')
+    done = script("prepare.py", "--input", "one_each.jsonl", "--skip-invalid", "--to", "trl:sft=out/sft.jsonl",
+                  "--to", "trl:dpo=out/dpo.jsonl", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "error: nothing to write to out/dpo.jsonl: preference pairs need several rollouts" in done.stderr
+    assert "out/sft.jsonl" not in done.stderr and done.stderr.endswith("error: no output was written\n")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 def test_prepare_writes_what_filter_then_the_prepare_scripts_write(tmp_path):

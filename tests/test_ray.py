@@ -9,7 +9,7 @@ import pytest
 from paths import ROOT, SAMPLES
 from test_prepare_many import big_input, every_output, outputs, same_files
 
-from reference_impl.pipeline import InternalError, InvalidInput, Output, run_many
+from reference_impl.pipeline import InternalError, InvalidInput, NothingToWrite, Output, run_many
 
 ray = pytest.importorskip("ray")
 
@@ -36,6 +36,19 @@ def test_ray_is_strict_too(local_ray, tmp_path):
     with pytest.raises(InvalidInput) as caught:
         run_many([source], outputs(tmp_path / "out"), ray_address=None)
     assert caught.value.error.line == 40
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_ray_refuses_an_output_without_rows_and_writes_nothing(local_ray, tmp_path):
+    from functools import partial
+
+    from reference_impl.filters import FilterOptions, RawLineWriter, filter_step
+
+    source = big_input(tmp_path, copies=4, bad_lines=(40,))
+    nothing = Output(tmp_path / "out" / "none.jsonl", partial(filter_step, FilterOptions(min_reward=2.0)), RawLineWriter)
+    with pytest.raises(NothingToWrite) as refused:
+        run_many([source], outputs(tmp_path / "out") + [nothing], skip_invalid=True, ray_address=None)
+    assert [path.name for path, _ in refused.value.empty] == ["none.jsonl"]
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 

@@ -196,7 +196,7 @@ def run_and_report(inputs, outputs, args, drop_reason=None) -> int:
         drop_reason: a record filter (see {func}`~reference_impl.pipeline.run_many`).
     """
     from ..io import OutputExistsAsInput
-    from ..pipeline import InvalidInput, run_many, sidecar_path
+    from ..pipeline import InvalidInput, NothingToWrite, run_many, sidecar_path
 
     problem = check_inputs(inputs)
     if problem:
@@ -205,6 +205,8 @@ def run_and_report(inputs, outputs, args, drop_reason=None) -> int:
         ray = getattr(args, "engine", "local") == "ray"
         results = run_many(inputs, outputs, drop_reason=drop_reason, skip_invalid=args.skip_invalid,
                            progress=args.progress, ray_address=args.ray_address if ray else False)
+    except NothingToWrite as exc:
+        return _nothing_to_write(exc)
     except InvalidInput:
         return report_malformed(inputs, "nothing was written", f"write the valid records and list the rejected ones, "
                                 f"with their reasons, in {sidecar_path(outputs[0].path, 'rejects')}")
@@ -212,9 +214,6 @@ def run_and_report(inputs, outputs, args, drop_reason=None) -> int:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"cannot write the output: {exc}")
-    empty = [result for result in results if result.tally.rows == 0]
-    if empty:
-        return _nothing_to_write(results, empty, args)
     for result in results:
         if len(results) > 1:
             print(f"{result.output}:")
@@ -250,17 +249,14 @@ def nothing_to_write_hint(tally) -> str:
     return f"every record was skipped; the most common reason ({count} of {tally.read}): {reason}"
 
 
-def _nothing_to_write(results, empty, args) -> int:
-    """A run that would write a file without rows fails: nothing is left in place."""
-    for result in results:
-        for path in (result.output, result.manifest, result.rejects):
-            if path is not None:
-                Path(path).unlink(missing_ok=True)
-    for result in empty:
-        print(f"{result.output}:", file=sys.stderr)
-        print(result.tally.report(), file=sys.stderr)
-        print(f"error: nothing to write to {result.output}: {nothing_to_write_hint(result.tally)}", file=sys.stderr)
-    if len(results) > len(empty):
+def _nothing_to_write(refused) -> int:
+    """Say why a run that would have written a file without rows wrote nothing
+    ({class}`~reference_impl.tally.NothingToWrite`); return 1."""
+    for path, tally in refused.empty:
+        print(f"{path}:", file=sys.stderr)
+        print(tally.report(), file=sys.stderr)
+        print(f"error: nothing to write to {path}: {nothing_to_write_hint(tally)}", file=sys.stderr)
+    if refused.outputs > len(refused.empty):
         print("error: no output was written", file=sys.stderr)
     return 1
 
