@@ -15,7 +15,15 @@ record now and then), made the size of real ones:
   the bytes; the other real files have none;
 * task indexes are unique across the file.
 
+With ``--repeat FILE ...`` it writes real records instead: the lines of real rollout files,
+copy after copy, until the size is reached. Each copy is a campaign's next batch of tasks: its
+task numbers (``_ng_task_index``, aviary's ``task_idx``) are moved past the previous copy's,
+so that tasks grow with the file as they do in a real campaign (a record without a task
+number gets its copy's, ``_ng_task_index``, from the second copy on). Lines that are not JSON
+objects are left out (the count is printed), so that the file can be read strictly.
+
     python benchmarks/make_rollouts.py --size 2GB --output big.jsonl
+    python benchmarks/make_rollouts.py --size 1GB --output real.jsonl --repeat ../shared/data/nemo_gym_rollouts/*.jsonl
 """
 
 from __future__ import annotations
@@ -48,6 +56,8 @@ THOUGHTS = (
     "I will write the final answer in the format the user asked for.",
 )
 BLOCK = 1 << 22  # bytes written at a time
+TASK_FIELDS = ("_ng_task_index", "task_idx")
+COPY_STRIDE = 1_000_000  # task numbers of copy k are moved up by k times this
 
 
 def parse_size(text: str) -> int:
@@ -149,16 +159,72 @@ def rollouts(seed: int, token_share: float):
 
 
 def write_rollouts(path: str, size: int, seed: int = 0, token_share: float = 0.25) -> tuple[int, int]:
-    """Write at least ``size`` bytes of rollouts (whole lines) to ``path``; return (records, bytes)."""
-    written = records = 0
+    """Write at least ``size`` bytes of synthetic rollouts (whole lines) to ``path``; return (records, bytes)."""
+    return write_records(path, size, rollouts(seed, token_share))
+
+
+def real_records(paths: list[str], copy: int, left_out: list[int]):
+    """The records of real rollout files, read again for each copy, with the copy's task numbers.
+
+    Args:
+        paths: real rollout files (JSON Lines).
+        copy: which copy this is (0 keeps the numbers as they are).
+        left_out: a one-item counter of the lines that are not JSON objects (the first copy counts).
+
+    Returns:
+        An iterator of records.
+    """
+    for path in paths:
+        with open(path, "rb") as handle:
+            for line in handle:
+                try:
+                    record = orjson.loads(line) if line.strip() else None
+                except orjson.JSONDecodeError:
+                    record = None
+                if not isinstance(record, dict):
+                    left_out[0] += bool(line.strip()) and copy == 0
+                    continue
+                numbered = False
+                for field in TASK_FIELDS:
+                    value = record.get(field)
+                    if isinstance(value, int) and not isinstance(value, bool):
+                        record[field] = value + copy * COPY_STRIDE
+                        numbered = True
+                if copy and not numbered:  # its tasks are told apart by their prompts: number the copy
+                    record["_ng_task_index"] = copy * COPY_STRIDE
+                yield record
+
+
+def repeated(paths: list[str], left_out: list[int]):
+    """Copy after copy of the real records, endlessly (see :func:`real_records`)."""
+    copy = 0
+    while True:
+        found = False
+        for record in real_records(paths, copy, left_out):
+            found = True
+            yield record
+        if not found:
+            raise SystemExit(f"error: no JSON record in {', '.join(paths)}")
+        copy += 1
+
+
+def write_records(path: str, size: int, records) -> tuple[int, int]:
+    """Write records (one JSON object a line) until at least ``size`` bytes; return (records, bytes).
+
+    >>> import tempfile, os
+    >>> out = os.path.join(tempfile.mkdtemp(), "x.jsonl")
+    >>> write_records(out, 20, iter([{"a": 1}] * 5))
+    (3, 24)
+    """
+    written = count = 0
     block: list[bytes] = []
     block_bytes = 0
     with open(path, "wb") as out:
-        for record in rollouts(seed, token_share):
+        for record in records:
             line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
             block.append(line)
             block_bytes += len(line)
-            records += 1
+            count += 1
             if written + block_bytes >= size or block_bytes >= BLOCK:
                 out.write(b"".join(block))
                 written += block_bytes
@@ -166,7 +232,7 @@ def write_rollouts(path: str, size: int, seed: int = 0, token_share: float = 0.2
                 block_bytes = 0
                 if written >= size:
                     break
-    return records, written
+    return count, written
 
 
 def main(argv=None) -> int:
@@ -176,9 +242,17 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--token-share", type=float, default=0.25,
                         help="the share of tasks whose rollouts carry token ids and log-probs (default: 0.25)")
+    parser.add_argument("--repeat", nargs="+", metavar="FILE",
+                        help="repeat the records of these real rollout files instead (see above)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    records, written = write_rollouts(args.output, args.size, args.seed, args.token_share)
+    if args.repeat:
+        left_out = [0]
+        records, written = write_records(args.output, args.size, repeated(args.repeat, left_out))
+        if left_out[0]:
+            print(f"left out {left_out[0]} lines of {len(args.repeat)} files that are not JSON objects")
+    else:
+        records, written = write_rollouts(args.output, args.size, args.seed, args.token_share)
     print(f"wrote {records} rollouts, {written / 1e6:.0f} MB, to {args.output} in {time.perf_counter() - started:.0f} s")
     return 0
 

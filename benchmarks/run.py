@@ -1,29 +1,38 @@
 #!/usr/bin/env python3
-"""Side by side, on one rollout file: our scripts, the seed page's way, the Hugging Face
-``datasets`` way and the parse-only floor; records/s, MB/s and peak memory for each.
+"""Side by side, on one rollout file: the project's scripts, the load-everything ways they
+replace, and the parse-only floors of the machine; time, throughput and peak memory of each.
 
-The three that do work do the same work and write the same rows: keep the rollouts with
-reward >= 0.5 that are not masked, write TRL SFT rows (``messages``, ``tools``) to JSON Lines
-and VeRL GRPO prompts (one per task) to parquet.
+The approaches (``--approaches``; each runs in a process of its own, started fresh):
 
-* ``ours``: ``scripts/prepare.py --min_reward 0.5 --to trl:sft=... --to verl:grpo=...``, the
-  one command that reads the input once and writes both;
-* ``ours_3_steps``: ``scripts/filter_rollouts.py --min_reward 0.5``, then
-  ``scripts/prepare_for_trl.py`` and ``scripts/prepare_for_verl.py --algorithm grpo`` on the
-  filtered file, one after the other;
-* ``seed``: the seed page's ``[json.loads(line) for line in open(...)]``, then the transform
-  in plain Python, written as a user following that page would (``plain_*`` below);
-* ``datasets``: ``load_dataset("json")``, ``.filter``, ``.map`` with the same plain functions,
-  ``.to_json`` / ``.to_parquet``;
-* ``floor``: every line through ``orjson.loads``, nothing else.
+* ``floor``: every line through ``orjson.loads`` in one process, nothing else;
+* ``floor_all_cores``: the same over line-aligned byte ranges, one process per core: the
+  fastest any reader of this machine could be;
+* ``prepare``: ``scripts/prepare.py`` writing TRL SFT, VeRL GRPO and TRL DPO from one read
+  (``--prepare-to`` names other outputs);
+* ``filter`` and ``filter_load_all``: ``scripts/filter_rollouts.py --min-reward 0.5``, and
+  the same records kept by loading every line with ``json.loads`` first and writing the kept
+  ones with ``json.dumps``;
+* ``stats`` and ``stats_load_all``: ``scripts/rollout_stats.py --report``, and the same
+  numbers (reward quantiles, pass rate, pass@k per task, turns, tool calls) from a list of
+  every record;
+* ``two_step``: the guide's flow, ``filter_rollouts.py --min-reward 1.0`` and then
+  ``prepare_for_trl.py --algorithm sft`` on the filtered file;
+* ``sft_grpo``, ``sft_grpo_load_all`` and ``sft_grpo_datasets``: one conversion done three
+  ways (keep the rollouts with reward >= 0.5 that are not masked, write TRL SFT rows to JSON
+  Lines and VeRL GRPO prompts to parquet): ``prepare.py``; the draft page's
+  ``[json.loads(line) for line in open(...)]`` and plain Python; Hugging Face ``datasets``
+  (``load_dataset("json")``, ``.filter``, ``.map``, ``.to_json``, ``.to_parquet``).
 
-Each approach runs in a process of its own, started fresh; its wall time, CPU time (of all
-its processes) and peak resident memory are measured from outside. Peak memory is the
-larger of ``ru_maxrss`` (the largest single process) and the memory of the whole process
-tree (the sum of its processes' PSS, sampled 20 times a second): ours forks workers. After the clock stops, each writes a digest of its rows, so that the
-run shows the outputs are the same.
+``--cores 1 2`` runs each approach once for each number of cores, pinned to that many
+(``sched_setaffinity``; the scripts start one worker per core they may use).
 
-    python benchmarks/run.py --input big.jsonl --workdir /tmp/bench --json results.json
+Wall time, CPU time (of all the approach's processes) and peak memory are measured from
+outside. Peak memory is the larger of ``ru_maxrss`` (the largest single process) and the
+memory of the whole process tree (the sum of its processes' PSS, sampled 20 times a second):
+the scripts fork workers. After the clock stops, each approach's output is summarised
+(``check``), so that the run shows that the ways being compared agree.
+
+    python benchmarks/run.py --input big.jsonl --json results.json
 """
 
 from __future__ import annotations
@@ -41,11 +50,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MIN_REWARD = 0.5
-APPROACHES = ("ours", "ours_3_steps", "seed", "datasets", "floor")
-SEED_BYTES_PER_INPUT_BYTE = 5.0  # the seed's way holds every record as Python objects; measured ~3.6-4.1x, with margin
+TWO_STEP_MIN_REWARD = 1.0  # as the guide's two-step example (prepare-for-training.md)
+PASS_THRESHOLD = 1.0  # rollout_stats.py's default
+PREPARE_TO = ("trl:sft=sft.jsonl", "verl:grpo=grpo.parquet", "trl:dpo=dpo.jsonl")
+APPROACHES = ("floor", "floor_all_cores", "prepare", "filter", "filter_load_all", "stats", "stats_load_all", "two_step",
+              "sft_grpo", "sft_grpo_load_all", "sft_grpo_datasets")
+LOADS_ALL = ("filter_load_all", "stats_load_all", "sft_grpo_load_all")
+SLOW = LOADS_ALL + ("sft_grpo_datasets",)  # minutes long: run once
+LOAD_ALL_BYTES_PER_INPUT_BYTE = 5.0  # every record as Python objects; measured ~3.6-4.1x, with margin
 
 
-# --- the four approaches (each runs in a process of its own: `run.py --one NAME`) ---------------
+# --- the approaches (each runs in a process of its own: `run.py --one NAME`) ---------------------
 
 
 def _scripts(commands: list[list], work: Path) -> None:
@@ -55,22 +70,56 @@ def _scripts(commands: list[list], work: Path) -> None:
                        stdout=subprocess.DEVNULL, cwd=work)
 
 
-def ours(source: Path, work: Path) -> int:
-    """The project's one command: read once, filter, write TRL SFT JSONL and VeRL GRPO parquet."""
-    _scripts([[ROOT / "scripts" / "prepare.py", "--input", source, "--min_reward", str(MIN_REWARD),
-               "--to", f"trl:sft={work / 'sft.jsonl'}", "--to", f"verl:grpo={work / 'grpo.parquet'}"]], work)
-    return json.loads((work / "sft.manifest.json").read_text())["counts"]["read"]
+def _counts(manifest: Path) -> dict:
+    return json.loads(manifest.read_text())["counts"]
 
 
-def ours_3_steps(source: Path, work: Path) -> int:
-    """The project's scripts one after the other: filter, then prepare for TRL and for VeRL."""
-    scripts, filtered = ROOT / "scripts", work / "filtered.jsonl"
+def prepare(source: Path, work: Path, outputs=PREPARE_TO) -> int:
+    """``prepare.py``: one read of the input, every output written from it."""
+    command = [ROOT / "scripts" / "prepare.py", "--input", source]
+    for output in outputs:
+        command += ["--to", output]
+    _scripts([command], work)
+    paths = [output.split("=", 1)[1] for output in outputs]
+    (work / "check.json").write_text(json.dumps({path: _counts(work / f"{Path(path).stem}.manifest.json")["rows_written"]
+                                                 for path in paths}))
+    return _counts(work / f"{Path(paths[0]).stem}.manifest.json")["read"]
+
+
+def filter_ours(source: Path, work: Path) -> int:
+    """``filter_rollouts.py --min-reward 0.5``: the kept lines, byte for byte."""
+    _scripts([[ROOT / "scripts" / "filter_rollouts.py", "--input", source, "--output", work / "kept.jsonl",
+               "--min-reward", str(MIN_REWARD)]], work)
+    return _counts(work / "kept.manifest.json")["read"]
+
+
+def stats_ours(source: Path, work: Path) -> int:
+    """``rollout_stats.py --report``: the report's numbers, as JSON."""
+    _scripts([[ROOT / "scripts" / "rollout_stats.py", "--input", source, "--report", work / "stats.json"]], work)
+    return json.loads((work / "stats.json").read_text())["records"]
+
+
+def two_step(source: Path, work: Path) -> int:
+    """The guide's flow: filter_rollouts.py, then prepare_for_trl.py on what it kept."""
+    scripts, kept = ROOT / "scripts", work / "best.jsonl"
     _scripts([
-        [scripts / "filter_rollouts.py", "--input", source, "--output", filtered, "--min_reward", str(MIN_REWARD)],
-        [scripts / "prepare_for_trl.py", "--input", filtered, "--output", work / "sft.jsonl"],
-        [scripts / "prepare_for_verl.py", "--input", filtered, "--output", work / "grpo.parquet", "--algorithm", "grpo"],
+        [scripts / "filter_rollouts.py", "--input", source, "--output", kept, "--min-reward", str(TWO_STEP_MIN_REWARD)],
+        [scripts / "prepare_for_trl.py", "--input", kept, "--output", work / "sft.jsonl", "--algorithm", "sft"],
     ], work)
-    return json.loads((work / "filtered.manifest.json").read_text())["counts"]["read"]
+    (work / "check.json").write_text(json.dumps({"sft.jsonl": _counts(work / "sft.manifest.json")["rows_written"]}))
+    return _counts(work / "best.manifest.json")["read"]
+
+
+def sft_grpo(source: Path, work: Path) -> int:
+    """``prepare.py --min-reward 0.5`` writing TRL SFT JSONL and VeRL GRPO parquet from one read."""
+    _scripts([[ROOT / "scripts" / "prepare.py", "--input", source, "--min-reward", str(MIN_REWARD),
+               "--to", f"trl:sft={work / 'sft.jsonl'}", "--to", f"verl:grpo={work / 'grpo.parquet'}"]], work)
+    return _counts(work / "sft.manifest.json")["read"]
+
+
+def load_all(source: Path) -> list:
+    """The draft page's way: every line into memory with json.loads."""
+    return [json.loads(line) for line in open(source)]
 
 
 def plain_text(content) -> str:
@@ -168,12 +217,12 @@ def plain_grpo_rows(rollouts) -> list:
     return rows
 
 
-def seed(source: Path, work: Path) -> int:
-    """The seed page's way: every line into memory with json.loads, then lists all the way."""
+def sft_grpo_load_all(source: Path, work: Path) -> int:
+    """The draft page's way: every line into memory with json.loads, then lists all the way."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rollouts = [json.loads(line) for line in open(source)]
+    rollouts = load_all(source)
     kept = [r for r in rollouts if plain_keep(r)]
     with open(work / "sft.jsonl", "w") as out:
         for rollout in kept:
@@ -182,7 +231,61 @@ def seed(source: Path, work: Path) -> int:
     return len(rollouts)
 
 
-def datasets_way(source: Path, work: Path) -> int:
+def filter_load_all(source: Path, work: Path) -> int:
+    """Load every record, keep those with reward >= 0.5 that are not masked, write them with json.dumps."""
+    rollouts = load_all(source)
+    with open(work / "kept.jsonl", "w") as out:
+        for rollout in rollouts:
+            if plain_keep(rollout):
+                out.write(json.dumps(rollout, ensure_ascii=False) + "\n")
+    return len(rollouts)
+
+
+def _quantile(ordered: list, q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def _pass_at_k(n: int, c: int, k: int) -> float:
+    from math import comb
+
+    return 1.0 if n - c < k else 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def plain_steps(rollout) -> list:
+    """The output items of a rollout (aviary's step lists made one list)."""
+    items = ((rollout.get("response") or {}).get("output")) or []
+    return [item for step in items for item in (step if isinstance(step, list) else [step]) if isinstance(item, dict)]
+
+
+def stats_load_all(source: Path, work: Path) -> int:
+    """Load every record, then the report's numbers from the list."""
+    from reference_impl.rollouts import task_key
+
+    rollouts = load_all(source)
+    scored = [r for r in rollouts if isinstance(r.get("reward"), (int, float)) and plain_steps(r)
+              and not r.get("mask_sample") and not r.get("_ng_failure_class")]
+    tasks: dict = {}
+    for rollout in scored:
+        tasks.setdefault(task_key(rollout), []).append(rollout["reward"])
+    rewards = sorted(r["reward"] for r in scored)
+    per_task = {}
+    for task, values in tasks.items():
+        passed = sum(value >= PASS_THRESHOLD for value in values)
+        per_task[task] = {"rollouts": len(values), "passed": passed, "mean_reward": sum(values) / len(values),
+                          "pass_at_k": {k: _pass_at_k(len(values), passed, k) for k in (1, 2, 4, 8) if k <= len(values)}}
+    turns = sorted(sum(item.get("type") == "message" and item.get("role") == "assistant" for item in plain_steps(r))
+                   for r in scored)
+    calls = sorted(sum(item.get("type") == "function_call" for item in plain_steps(r)) for r in scored)
+    report = {"records": len(rollouts), "rollouts": len(scored), "tasks": len(tasks),
+              "reward": {"mean": sum(rewards) / len(rewards) if rewards else None,
+                         **{f"p{q}": _quantile(rewards, q / 100) for q in (10, 25, 50, 75, 90)}},
+              "pass_rate": sum(value >= PASS_THRESHOLD for value in rewards) / len(rewards) if rewards else None,
+              "turns_max": turns[-1] if turns else 0, "tool_calls_max": calls[-1] if calls else 0, "per_task": per_task}
+    (work / "stats.json").write_text(json.dumps(report))
+    return len(rollouts)
+
+
+def sft_grpo_datasets(source: Path, work: Path) -> int:
     """load_dataset("json"), .filter, .map, .to_json / .to_parquet, with the plain functions."""
     import datasets
     from datasets import load_dataset
@@ -220,9 +323,39 @@ def floor(source: Path, work: Path) -> int:
     return count
 
 
-FUNCTIONS = {"ours": ours, "ours_3_steps": ours_3_steps, "seed": seed, "datasets": datasets_way, "floor": floor}
+def _parse_span(job: tuple[str, int, int]) -> int:
+    """In a worker: parse every line of one byte range of a file; how many there were."""
+    import orjson
+
+    path, start, end = job
+    count, position = 0, start
+    with open(path, "rb", buffering=1 << 20) as handle:
+        handle.seek(start)
+        for line in handle:
+            if position >= end:
+                break
+            position += len(line)
+            orjson.loads(line)
+            count += 1
+    return count
 
 
+def floor_all_cores(source: Path, work: Path) -> int:
+    """Parse every line with orjson, over line-aligned byte ranges, one process per core."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from reference_impl.pipeline import line_aligned_spans
+
+    cores = len(os.sched_getaffinity(0))
+    spans = line_aligned_spans(source, cores)
+    with ProcessPoolExecutor(max_workers=len(spans)) as pool:
+        return sum(pool.map(_parse_span, [(str(source), start, end) for start, end in spans]))
+
+
+FUNCTIONS = {"floor": floor, "floor_all_cores": floor_all_cores, "prepare": prepare, "filter": filter_ours,
+             "filter_load_all": filter_load_all, "stats": stats_ours, "stats_load_all": stats_load_all,
+             "two_step": two_step, "sft_grpo": sft_grpo, "sft_grpo_load_all": sft_grpo_load_all,
+             "sft_grpo_datasets": sft_grpo_datasets}
 # --- the rows each wrote, as one digest (computed after the clock stops) -------------------------
 
 
@@ -261,14 +394,6 @@ def rows_digest(work: Path) -> dict | None:
         for row in batch.to_pylist():
             add("grpo", row)
     return {**{f"{k}_rows": v for k, v in rows.items()}, **{k: d.hexdigest()[:16] for k, d in digests.items()}}
-
-
-def run_one(name: str, source: Path, work: Path) -> None:
-    """In the child process: run one approach and print how many records it read."""
-    print(json.dumps({"records": FUNCTIONS[name](source, work)}), flush=True)
-
-
-# --- the parent: one fresh process per approach, measured from outside ---------------------------
 
 
 def memory_available() -> int:
@@ -316,43 +441,6 @@ class TreeMemory:
         return self.peak
 
 
-def measure(name: str, source: Path, work: Path, memory_cap: int | None) -> dict:
-    """Run one approach in a fresh child process; its wall time, CPU time and peak RSS
-    (``ru_maxrss`` from ``os.wait4``: the largest process of the child's tree)."""
-    def limit():  # in the child, before exec: cap its address space, so that it fails rather than swamps the machine
-        if memory_cap:
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_AS, (memory_cap, memory_cap))
-
-    command = [sys.executable, __file__, "--one", name, "--input", str(source), "--workdir", str(work)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_DATASETS_CACHE": str(work / "hf-cache"), "HF_HUB_OFFLINE": "1"}
-    with open(work / "stdout.txt", "w+") as out, open(work / "stderr.txt", "w+") as errors:
-        started = time.perf_counter()
-        child = subprocess.Popen(command, stdout=out, stderr=errors, preexec_fn=limit, env=env)
-        memory = TreeMemory(child.pid)
-        _, status, usage = os.wait4(child.pid, 0)
-        tree_peak = memory.stop()
-        seconds = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        output = out.read()
-        errors.seek(0)
-        stderr = errors.read()
-    if child.returncode != 0:
-        reason = (stderr.strip().splitlines() or [f"exit status {child.returncode}"])[-1][:300]
-        if "MemoryError" in stderr or child.returncode == -9:
-            reason = f"ran out of its {memory_cap / 2**30:.0f} GiB memory cap ({reason})"
-        return {"approach": name, "failed": reason}
-    records = json.loads(output.strip().splitlines()[-1])["records"]
-    size = source.stat().st_size
-    return {"approach": name, "records": records, "seconds": round(seconds, 2),
-            "records_per_second": round(records / seconds), "mb_per_second": round(size / 1e6 / seconds, 1),
-            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-            "peak_rss_mb": round(max(usage.ru_maxrss * 1024, tree_peak) / 2**20),
-            "rows": rows_digest(work) if name != "floor" else None}
-
-
 def median_run(runs: list[dict]) -> dict:
     """The run with the median time (a failed run, if any, is the answer); with the times of all."""
     failed = [run for run in runs if "seconds" not in run]
@@ -375,69 +463,156 @@ def machine() -> dict:
             "packages": {name: version(name) for name in ("orjson", "pyarrow", "datasets")}}
 
 
-def ratios(results: list[dict]) -> None:
-    """``ours_vs_this``: how many times ours' records/s each approach's is."""
-    ours_rate = next((r["records_per_second"] for r in results if r["approach"] == "ours" and "records_per_second" in r), None)
-    for r in results:
-        if ours_rate and "records_per_second" in r:
-            r["ours_vs_this"] = round(ours_rate / r["records_per_second"], 2)
+def kept_digest(path: Path) -> dict:
+    """How many records a filter kept, and a digest of them (each canonical: sorted keys, compact)."""
+    import orjson
+
+    digest, count = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            digest.update(orjson.dumps(orjson.loads(line), option=orjson.OPT_SORT_KEYS) + b"\n")
+            count += 1
+    return {"kept": count, "digest": digest.hexdigest()[:16]}
+
+
+def report_numbers(path: Path) -> dict:
+    """The numbers both stats ways report: records, scored rollouts, tasks, mean reward, pass rate."""
+    report = json.loads(path.read_text())
+    mean = report["reward"]["mean"]
+    return {"records": report["records"], "rollouts": report["rollouts"], "tasks": report["tasks"],
+            "mean_reward": None if mean is None else round(mean, 6),
+            "pass_rate": None if report["pass_rate"] is None else round(report["pass_rate"], 6)}
+
+
+def check(name: str, work: Path) -> dict | None:
+    """What an approach wrote, summed up so that the ways being compared can be seen to agree."""
+    if name.startswith("floor"):
+        return None
+    if name in ("prepare", "two_step"):
+        return {"rows": json.loads((work / "check.json").read_text())}
+    if name.startswith("filter"):
+        return kept_digest(work / "kept.jsonl")
+    if name.startswith("stats"):
+        return report_numbers(work / "stats.json")
+    return rows_digest(work)
+
+
+def run_one(name: str, source: Path, work: Path, prepare_to: list[str]) -> None:
+    """In the child process: run one approach and print how many records it read."""
+    records = prepare(source, work, prepare_to) if name == "prepare" else FUNCTIONS[name](source, work)
+    print(json.dumps({"records": records}), flush=True)
+
+
+def measure(name: str, source: Path, work: Path, *, cores: int, memory_cap: int | None, prepare_to: list[str]) -> dict:
+    """Run one approach in a fresh child process pinned to ``cores`` cores; its wall time, CPU
+    time and peak memory (``ru_maxrss`` from ``os.wait4``, and the tree's PSS)."""
+    def limit():  # in the child, before exec
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
+        if memory_cap:  # cap its address space, so that it fails rather than swamps the machine
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory_cap, memory_cap))
+
+    command = [sys.executable, __file__, "--one", name, "--input", str(source), "--workdir", str(work),
+               "--prepare-to", *prepare_to]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_DATASETS_CACHE": str(work / "hf-cache"), "HF_HUB_OFFLINE": "1"}
+    with open(work.parent / f"{work.name}.stdout", "w+") as out, open(work.parent / f"{work.name}.stderr", "w+") as errors:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=out, stderr=errors, preexec_fn=limit, env=env)
+        memory = TreeMemory(child.pid)
+        _, status, usage = os.wait4(child.pid, 0)
+        tree_peak = memory.stop()
+        seconds = time.perf_counter() - started
+        returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read()
+        errors.seek(0)
+        stderr = errors.read()
+    for stream in (out, errors):
+        Path(stream.name).unlink()
+    if returncode != 0:
+        reason = (stderr.strip().splitlines() or [f"exit status {returncode}"])[-1][:300]
+        if "MemoryError" in stderr or returncode == -9:
+            reason = f"ran out of its {memory_cap / 2**30:.0f} GiB memory cap ({reason})"
+        return {"approach": name, "cores": cores, "failed": reason}
+    records = json.loads(output.strip().splitlines()[-1])["records"]
+    size = source.stat().st_size
+    return {"approach": name, "cores": cores, "records": records, "seconds": round(seconds, 2),
+            "records_per_second": round(records / seconds), "mb_per_second": round(size / 1e6 / seconds, 1),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+            "peak_rss_mb": round(max(usage.ru_maxrss * 1024, tree_peak) / 2**20), "check": check(name, work)}
 
 
 def table(entry: dict) -> str:
-    lines = [f"{entry['size_mb']} MB, {entry['records']} records ({entry['input']})",
-             f"{'approach':10} {'records/s':>10} {'MB/s':>7} {'seconds':>8} {'CPU s':>7} {'peak RSS MB':>12} {'ours is':>8}"]
+    lines = [f"{entry['size_mb']} MB, {entry['records']} records ({entry['input']}, {entry['kind']})",
+             f"{'approach':18} {'cores':>5} {'records/s':>10} {'MB/s':>7} {'seconds':>8} {'CPU s':>7} {'peak MB':>8}  check"]
     for r in entry["results"]:
         if "records_per_second" in r:
-            lines.append(f"{r['approach']:10} {r['records_per_second']:>10,} {r['mb_per_second']:>7} {r['seconds']:>8} "
-                         f"{r['cpu_seconds']:>7} {r['peak_rss_mb']:>12,} {str(r.get('ours_vs_this', '')) + 'x':>8}")
+            lines.append(f"{r['approach']:18} {r['cores']:>5} {r['records_per_second']:>10,} {r['mb_per_second']:>7} "
+                         f"{r['seconds']:>8} {r['cpu_seconds']:>7} {r['peak_rss_mb']:>8,}  {json.dumps(r['check'])}")
         else:
-            lines.append(f"{r['approach']:10} {r.get('failed') or r.get('skipped')}")
+            lines.append(f"{r['approach']:18} {r['cores']:>5} {r.get('failed') or r.get('skipped')}")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, type=Path)
+    parser.add_argument("--kind", default="synthetic", help="what the input is, for the results (default: synthetic)")
     parser.add_argument("--workdir", type=Path, default=Path("bench-work"),
                         help="where the approaches write (emptied before and after each)")
     parser.add_argument("--json", type=Path, help="add this run's results to this JSON file (a list of runs)")
-    parser.add_argument("--approaches", nargs="+", default=list(APPROACHES), choices=APPROACHES)
+    parser.add_argument("--approaches", nargs="+", default=[a for a in APPROACHES if a != "sft_grpo_datasets"],
+                        choices=APPROACHES, help="(default: all but sft_grpo_datasets)")
+    parser.add_argument("--cores", nargs="+", type=int, default=[len(os.sched_getaffinity(0))],
+                        help="run each approach pinned to each of these numbers of cores (default: all)")
+    parser.add_argument("--prepare-to", nargs="+", default=list(PREPARE_TO), metavar="TARGET:ALGORITHM=PATH",
+                        help=f"the outputs of the prepare approach (default: {' '.join(PREPARE_TO)})")
     parser.add_argument("--memory-cap", type=float, default=0.8,
-                        help="the seed's and datasets' ways get this share of the machine's available memory at most; "
-                             "the seed's way is skipped when it would need more (default: 0.8)")
+                        help="the load-everything ways get this share of the machine's available memory at most, "
+                             "and are skipped when they would need more (default: 0.8)")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="run ours and the floor this many times and keep the median run (the seed's and the "
-                             "datasets ways, minutes long, run once; default: 3)")
+                        help="run each fast approach this many times and keep the median run (the load-everything "
+                             "and datasets ways, minutes long, run once; default: 3)")
     parser.add_argument("--one", choices=APPROACHES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.input = args.input.resolve()  # the scripts run in each approach's work folder
     if args.one:
-        run_one(args.one, args.input, args.workdir)
+        run_one(args.one, args.input, args.workdir, args.prepare_to)
         return 0
     size = args.input.stat().st_size
     cap = int(memory_available() * args.memory_cap)
     results = []
-    for name in args.approaches:
-        if name == "seed" and size * SEED_BYTES_PER_INPUT_BYTE > cap:
-            results.append({"approach": name, "skipped": f"would need ~{size * SEED_BYTES_PER_INPUT_BYTE / 2**30:.0f} GiB "
-                                                          f"(the whole file as Python objects); the cap is {cap / 2**30:.0f} GiB"})
-            print(json.dumps(results[-1]), flush=True)
-            continue
-        work = args.workdir / name
-        runs = []
-        for _ in range(1 if name in ("seed", "datasets") else args.repeat):
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir(parents=True)
-            try:
-                runs.append(measure(name, args.input, work, cap if name in ("seed", "datasets") else None))
-            finally:
+    for cores in args.cores:
+        for name in args.approaches:
+            slow = name in SLOW
+            if name in LOADS_ALL and size * LOAD_ALL_BYTES_PER_INPUT_BYTE > cap:
+                results.append({"approach": name, "cores": cores, "skipped": (
+                    f"would need ~{size * LOAD_ALL_BYTES_PER_INPUT_BYTE / 2**30:.0f} GiB (the whole file as Python "
+                    f"objects); the cap is {cap / 2**30:.0f} GiB")})
+                print(json.dumps(results[-1]), flush=True)
+                continue
+            work = args.workdir / name
+            runs = []
+            for _ in range(1 if slow else args.repeat):
                 shutil.rmtree(work, ignore_errors=True)
-        results.append(median_run(runs))
-        print(json.dumps(results[-1]), flush=True)
-    ratios(results)
+                work.mkdir(parents=True)
+                try:
+                    runs.append(measure(name, args.input, work, cores=cores, memory_cap=cap if slow else None,
+                                        prepare_to=args.prepare_to))
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+            results.append(median_run(runs))
+            print(json.dumps(results[-1]), flush=True)
     records = next((r["records"] for r in results if "records" in r), None)
-    entry = {"input": args.input.name, "size_mb": round(size / 1e6), "records": records,
+    command = f"python benchmarks/run.py --input {args.input.name} --kind {args.kind}"
+    if args.cores != [len(os.sched_getaffinity(0))]:
+        command += " --cores " + " ".join(map(str, args.cores))
+    if args.prepare_to != list(PREPARE_TO):
+        command += " --prepare-to " + " ".join(args.prepare_to)
+    entry = {"input": args.input.name, "kind": args.kind, "size_mb": round(size / 1e6), "records": records,
              "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
-             "command": f"python benchmarks/run.py --input {args.input.name}", "results": results}
+             "command": command, "prepare_to": args.prepare_to, "results": results}
     print()
     print(table(entry))
     if args.json:

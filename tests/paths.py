@@ -19,3 +19,20 @@ def real_file_params():
     if not REAL_FILES:
         return [pytest.param(None, marks=pytest.mark.skip(reason=f"no real rollouts at {REAL_DATA}"))]
     return [pytest.param(path, id=path.stem) for path in REAL_FILES]
+
+
+def real_records() -> list[tuple[str, dict]]:
+    """Every parsed object of the real files, in order, with its environment (the file's stem);
+    lines that are not JSON objects are left out."""
+    import orjson
+
+    records = []
+    for path in REAL_FILES:
+        for line in path.read_bytes().splitlines():
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append((path.stem, record))
+    return records

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from paths import REAL_DATA, REAL_FILES, ROOT
+from paths import REAL_DATA, REAL_FILES, ROOT, real_records
 
 from reference_impl import rewards
 from reference_impl.rewards import (
@@ -15,20 +15,6 @@ from reference_impl.rewards import (
 )
 
 needs_real = pytest.mark.skipif(not REAL_FILES, reason=f"no real rollouts at {REAL_DATA}")
-
-
-def real_records() -> list[tuple[str, dict]]:
-    """Every parsed object of the real files, with its environment (lines that are not JSON objects left out)."""
-    records = []
-    for path in REAL_FILES:
-        for line in path.read_bytes().splitlines():
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                records.append((path.stem, record))
-    return records
 
 
 def final_text(record: dict) -> str:
