@@ -576,7 +576,7 @@ def main(argv=None) -> int:
                              "and datasets ways, minutes long, run once; default: 3)")
     parser.add_argument("--one", choices=APPROACHES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.input = args.input.resolve()  # the scripts run in each approach's work folder
+    args.input, args.workdir = args.input.resolve(), args.workdir.resolve()  # the scripts run in each approach's folder
     if args.one:
         run_one(args.one, args.input, args.workdir, args.prepare_to)
         return 0
