@@ -446,6 +446,8 @@ def task_key(record: dict) -> str:
     >>> task_key({"responses_create_params": {"input": "hi"}})
     '923fd2c7ea946066'
     """
+    if _last_key[0] is record:  # the same record, pushed to another output of the run
+        return _last_key[1]
     params = record.get("responses_create_params")
     params = params if isinstance(params, dict) else {}
     asked = [prompt_input(record), params.get("instructions"), params.get("tools")]
@@ -454,7 +456,12 @@ def task_key(record: dict) -> str:
     name = agent.get("name") if isinstance(agent, dict) else None
     index = task_index(record)
     parts = [name if isinstance(name, str) and name else None, None if index is None else f"task-{index}", digest]
-    return "/".join(part for part in parts if part is not None)
+    _last_key[:] = record, "/".join(part for part in parts if part is not None)
+    return _last_key[1]
+
+
+_last_key: list = [None, None]
+"""The record {func}`task_key` keyed last, and its key: each output of a run asks for it."""
 
 
 def group_key(rollout: Rollout) -> tuple[str, str]:

@@ -287,12 +287,42 @@ RULES: dict[str, Callable[[dict], str | None]] = {
 }
 """The row rules a {class}`~reference_impl.formats.base.RowSpec` may name."""
 
+def _has_non_finite(value: Any) -> bool:
+    """Whether a NaN or an infinity is anywhere in a value: one walk, no paths built (every row
+    written is checked, so this is on the hot path; :func:`_non_finite` names the place).
+
+    >>> _has_non_finite({"a": ["x", 1, {"b": 2.5}]}), _has_non_finite([{"b": float("nan")}])
+    (False, True)
+    """
+    pending = [value]
+    pop, extend = pending.pop, pending.extend
+    while pending:
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            continue
+        if kind is dict:
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif isinstance(item, float):
+            if item - item != 0.0:  # NaN and the infinities give NaN
+                return True
+        elif isinstance(item, dict):
+            extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            extend(item)
+    return False
+
+
 def _non_finite(value: Any, where: str = "") -> str | None:
     """The dotted path of the first NaN or infinity in a value, or ``None``.
 
     >>> _non_finite({"a": [1.0, {"b": float("inf")}]})
     'a[1].b'
     """
+    if not where and not _has_non_finite(value):
+        return None
     if isinstance(value, float) and not math.isfinite(value):
         return where or "the row"
     if isinstance(value, dict):

@@ -7,6 +7,7 @@ The framework modules (``trl``, ``nemo_rl``, ``verl``, ``openrlhf``, ``custom``)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator
 
 from ..messages import MessageOptions
@@ -98,11 +99,11 @@ class RowSpec:
     unique: str | None = None
     open: bool = False
 
-    @property
+    @cached_property  # every row written is checked against it
     def required(self) -> dict[str, str]:
         return {name: kind for name, kind in self.fields.items() if not kind.endswith("?")}
 
-    @property
+    @cached_property
     def optional(self) -> dict[str, str]:
         return {name: kind[:-1] for name, kind in self.fields.items() if kind.endswith("?")}
 

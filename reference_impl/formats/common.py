@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -68,14 +69,34 @@ def conversation(record: dict, options: ConvertOptions, tally: Tally) -> tuple[l
     >>> dict(t.flagged)
     {'assistant turns back to back (the record lacks what came between the model calls)': 1}
     """
+    if _last[0] is not record or _last[1] is not options:
+        _last[:] = record, options, _converted(record, options)
+    outcome, dropped, flagged = _last[2]
+    tally.dropped.update(dropped)
+    if flagged:
+        tally.flagged[BACK_TO_BACK] += 1
+    if isinstance(outcome, Skip):
+        raise Skip(outcome.reason)
+    return outcome
+
+
+_last: list = [None, None, None]
+"""The record {func}`conversation` converted last, its options and what came of it. One run
+pushes each record to every output in turn, and each asks for the same conversation: it is
+made once. The messages are shared, so no writer may change them (none does)."""
+
+
+def _converted(record: dict, options: ConvertOptions) -> tuple[Any, Counter, bool]:
+    """What {func}`conversation` gives for a record (its messages, or the Skip it raises), what
+    it dropped and whether it is flagged; nothing counted yet."""
+    dropped: Counter = Counter()
     media = prompt_media(record)
     if media and not options.keep_imageless:
-        raise Skip(IMAGELESS.format(", ".join(sorted(media))))
-    prompt, trajectory = rollout_messages(record, options.messages, tally.dropped)
-    if assistant_runs(trajectory):
-        tally.flagged[BACK_TO_BACK] += 1
-    tools = chat_tool_schemas(record, tally.dropped)
-    return prompt, trajectory, tools
+        return Skip(IMAGELESS.format(", ".join(sorted(media)))), dropped, False
+    prompt, trajectory = rollout_messages(record, options.messages, dropped)
+    flagged = bool(assistant_runs(trajectory))
+    tools = chat_tool_schemas(record, dropped)
+    return (prompt, trajectory, tools), dropped, flagged
 
 
 def sft_messages(prompt: list[dict], trajectory: list[dict], tally: Tally) -> list[dict]:
