@@ -285,7 +285,7 @@ def iter_rollouts(path: str | Path, span: tuple[int, int] | None = None) -> Iter
 
     Yields:
         ``Rollout`` or ``RolloutError``, in file order. A ``Rollout`` of an uncompressed file
-        has its line's byte ``offset``.
+        (not a pipe) has its line's byte ``offset``.
     """
     path = str(path)
     with open_binary(path) as handle:
@@ -294,7 +294,7 @@ def iter_rollouts(path: str | Path, span: tuple[int, int] | None = None) -> Iter
         if span is not None:
             first, position = 1 + _lines_before(handle, span[0]), span[0]
             lines = _lines_in(handle, *span)
-        seekable = not isinstance(handle, gzip.GzipFile)
+        seekable = handle.seekable() and not isinstance(handle, gzip.GzipFile)  # not a pipe, not compressed
         number = first - 1
         try:
             for number, raw in enumerate(lines, start=first):

@@ -129,3 +129,16 @@ def test_a_compressed_file_has_no_offsets(tmp_path):
     packed = tmp_path / "rollouts.jsonl.gz"
     packed.write_bytes(gzip.compress(SAMPLES.read_bytes()))
     assert {r.offset for r in read(packed)[0]} == {None}
+
+
+def test_a_pipe_has_no_offsets(tmp_path):
+    import os
+    import threading
+
+    pipe = tmp_path / "rollouts.jsonl"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=pipe.write_bytes, args=(SAMPLES.read_bytes(),))
+    writer.start()
+    records = read(pipe)[0]
+    writer.join()
+    assert len(records) == 48 and {r.offset for r in records} == {None}  # a pipe cannot be read again
