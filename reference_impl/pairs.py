@@ -41,7 +41,7 @@ class LineAt:
         line: the 1-based line number.
         offset: where the line starts (bytes).
         length: its length, newline included.
-        crc32: its checksum ({func}`zlib.crc32`).
+        crc32: its checksum (``zlib.crc32``).
 
     >>> LineAt.of(Rollout("x.jsonl", 2, {}, b'{"reward": 1}\\n', offset=14))
     LineAt(path='x.jsonl', line=2, offset=14, length=14, crc32=3726054907)
