@@ -2,20 +2,23 @@
 
 Rollout files are written in completion order, so the rollouts of a task are scattered
 through the file. Holding the whole file to group it would not scale; {class}`TaskExtremes`
-keeps only what each task needs (the lines of its best and worst rollout), so memory grows
-with the number of tasks, not with the size of the file, and the extremes of two parts of a
-file merge into those of the whole.
+keeps only what each task needs: where the lines of its best and worst rollout are
+({class}`LineAt`: a few numbers, read again when the pairs are made), or the lines
+themselves when they cannot be found again (a compressed file). Memory grows with the
+number of tasks, not with the size of the file, and the extremes of two parts of a file
+merge into those of the whole.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
-from .tally import Skip, Tally
+from .tally import RunStopped, Skip, Tally
 from .rollouts import Rollout, group_key, read_record, reward_of, skip_reason
 
-__all__ = ["PreferencePair", "TaskExtremes", "pair_candidate", "preference_pairs"]
+__all__ = ["PreferencePair", "LineAt", "TaskExtremes", "pair_candidate", "preference_pairs"]
 
 
 @dataclass(frozen=True)
@@ -28,20 +31,61 @@ class PreferencePair:
     margin: float
 
 
+@dataclass(frozen=True, slots=True)
+class LineAt:
+    """Where a rollout's line is in its (uncompressed) file, and how to know it again: what a
+    task keeps of its best and worst rollout instead of the line.
+
+    Attributes:
+        path: the file.
+        line: the 1-based line number.
+        offset: where the line starts (bytes).
+        length: its length, newline included.
+        crc32: its checksum (``zlib.crc32``).
+
+    >>> LineAt.of(Rollout("x.jsonl", 2, {}, b'{"reward": 1}\\n', offset=14))
+    LineAt(path='x.jsonl', line=2, offset=14, length=14, crc32=3726054907)
+    """
+
+    path: str
+    line: int
+    offset: int
+    length: int
+    crc32: int
+
+    @classmethod
+    def of(cls, rollout: Rollout) -> LineAt:
+        return cls(rollout.path, rollout.line, rollout.offset, len(rollout.raw), zlib.crc32(rollout.raw))
+
+
+def _kept(rollout: Rollout) -> Rollout | LineAt:
+    """What a task keeps of a rollout: where its line is, else the line, else the record as it is."""
+    if rollout.raw is None:
+        return rollout
+    if rollout.offset is not None:
+        return LineAt.of(rollout)
+    return Rollout(rollout.path, rollout.line, None, rollout.raw)  # a fraction of the parsed record's size
+
+
 @dataclass
 class _Extremes:
-    best: Rollout
+    best: Rollout | LineAt
     best_reward: float
-    worst: Rollout
+    worst: Rollout | LineAt
     worst_reward: float
     count: int = 1
+
+    @classmethod
+    def first(cls, rollout: Rollout, value: float) -> _Extremes:
+        kept = _kept(rollout)
+        return cls(kept, value, kept, value)
 
     def add(self, rollout: Rollout, value: float) -> None:
         self.count += 1
         if value > self.best_reward:
-            self.best, self.best_reward = rollout, value
+            self.best, self.best_reward = _kept(rollout), value
         elif value < self.worst_reward:
-            self.worst, self.worst_reward = rollout, value
+            self.worst, self.worst_reward = _kept(rollout), value
 
     def merge(self, later: _Extremes) -> None:
         """Add the rollouts of the same task read later (earlier rollouts win ties, as in one pass)."""
@@ -54,8 +98,8 @@ class _Extremes:
 
 class TaskExtremes:
     """What preference pairs need of each task, in the order tasks first appear: its best and
-    its worst rollout, and how many it has. Merging the extremes of the next part of the input
-    gives what one pass over both parts gives.
+    its worst rollout (where their lines are, see {class}`LineAt`), and how many it has.
+    Merging the extremes of the next part of the input gives what one pass over both parts gives.
 
     >>> from reference_impl.rollouts import Rollout
     >>> def r(line, reward):
@@ -72,11 +116,9 @@ class TaskExtremes:
 
     def add(self, rollout: Rollout, value: float) -> None:
         key = group_key(rollout)
-        if rollout.raw is not None:  # the line is kept, a fraction of the parsed record's size
-            rollout = Rollout(rollout.path, rollout.line, None, rollout.raw)
         group = self.groups.get(key)
         if group is None:
-            self.groups[key] = _Extremes(rollout, value, rollout, value)
+            self.groups[key] = _Extremes.first(rollout, value)
         else:
             group.add(rollout, value)
 
@@ -98,27 +140,69 @@ class TaskExtremes:
 
     def pairs(self, tally: Tally, min_margin: float = 0.0) -> Iterator[PreferencePair]:
         """One pair per task whose best and worst rewards differ by more than ``min_margin``;
-        every other rollout is counted as skipped with its reason."""
-        for key, group in self.groups.items():
-            if group.count == 1:
-                tally.skip("only rollout of its task")
-                continue
-            margin = group.best_reward - group.worst_reward
-            if margin <= min_margin:
-                tally.skip("tied rewards in its task (no preference)" if margin == 0 else f"reward gap <= {min_margin}",
-                           group.count)
-                continue
-            tally.used += 2
-            if group.count > 2:
-                tally.skip("neither best nor worst of its task", group.count - 2)
-            yield PreferencePair(key[1], _parsed(group.best), _parsed(group.worst), margin)
+        every other rollout is counted as skipped with its reason.
+
+        Raises:
+            RunStopped: a kept line is not in its file any more as it was read (the file
+                changed while it was read).
+        """
+        lines = _Lines()
+        try:
+            for key, group in self.groups.items():
+                if group.count == 1:
+                    tally.skip("only rollout of its task")
+                    continue
+                margin = group.best_reward - group.worst_reward
+                if margin <= min_margin:
+                    tally.skip("tied rewards in its task (no preference)" if margin == 0 else f"reward gap <= {min_margin}",
+                               group.count)
+                    continue
+                tally.used += 2
+                if group.count > 2:
+                    tally.skip("neither best nor worst of its task", group.count - 2)
+                yield PreferencePair(key[1], lines.parsed(group.best), lines.parsed(group.worst), margin)
+        finally:
+            lines.close()
 
 
-def _parsed(rollout: Rollout) -> Rollout:
-    """The rollout with its record, parsed again from its line if only the line was kept."""
-    if rollout.record is not None:
-        return rollout
-    return Rollout(rollout.path, rollout.line, read_record(rollout.raw, rollout.path, rollout.line))
+class _Lines:
+    """The input files, open while pairs are made: each kept rollout with its record again."""
+
+    def __init__(self) -> None:
+        self.handles: dict[str, BinaryIO] = {}
+
+    def parsed(self, kept: Rollout | LineAt) -> Rollout:
+        """The rollout with its record, parsed again from its line if only the line (or where it is) was kept."""
+        if isinstance(kept, LineAt):
+            return Rollout(kept.path, kept.line, read_record(self.read(kept), kept.path, kept.line), offset=kept.offset)
+        if kept.record is not None:
+            return kept
+        return Rollout(kept.path, kept.line, read_record(kept.raw, kept.path, kept.line))
+
+    def read(self, at: LineAt) -> bytes:
+        """The line at ``at``, checked against its length and checksum.
+
+        Raises:
+            RunStopped: it cannot be read, or it is not the line read before.
+        """
+        try:
+            handle = self.handles.get(at.path)
+            if handle is None:
+                handle = self.handles[at.path] = open(at.path, "rb")
+            handle.seek(at.offset)
+            raw = handle.read(at.length)
+        except OSError as exc:
+            raise RunStopped(f"{at.path}:{at.line}: cannot read the line again to make its preference pair "
+                             f"({exc}); was the input moved or changed while it was read?") from None
+        if len(raw) != at.length or zlib.crc32(raw) != at.crc32:
+            raise RunStopped(f"{at.path}:{at.line}: the input changed while it was read: this line is not what it was "
+                             f"when read, so its preference pair cannot be made")
+        return raw
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()
+        self.handles.clear()
 
 
 def pair_candidate(record: dict, reward: Callable[[dict], float | None] = reward_of,

@@ -87,12 +87,15 @@ class Rollout:
         line: its 1-based line number.
         record: the JSON object, as NeMo Gym wrote it.
         raw: the line as it was read (bytes), when the reader has it.
+        offset: where the line starts in its file (bytes), when the file is not compressed:
+            enough to read the line again without keeping it.
     """
 
     path: str
     line: int
     record: dict
     raw: bytes | None = field(default=None, repr=False, compare=False)
+    offset: int | None = field(default=None, repr=False, compare=False)
 
 
 def open_binary(path: str | Path) -> BinaryIO:
@@ -281,18 +284,21 @@ def iter_rollouts(path: str | Path, span: tuple[int, int] | None = None) -> Iter
             uncompressed file (``start`` at the start of a line); they keep their numbers.
 
     Yields:
-        ``Rollout`` or ``RolloutError``, in file order.
+        ``Rollout`` or ``RolloutError``, in file order. A ``Rollout`` of an uncompressed file
+        (not a pipe) has its line's byte ``offset``.
     """
     path = str(path)
     with open_binary(path) as handle:
         lines: Iterator[bytes] = handle
-        first = 1
+        first, position = 1, 0
         if span is not None:
-            first = 1 + _lines_before(handle, span[0])
+            first, position = 1 + _lines_before(handle, span[0]), span[0]
             lines = _lines_in(handle, *span)
+        seekable = handle.seekable() and not isinstance(handle, gzip.GzipFile)  # not a pipe, not compressed
         number = first - 1
         try:
             for number, raw in enumerate(lines, start=first):
+                start, position = position, position + len(raw)
                 if not raw.strip():
                     continue
                 try:
@@ -304,7 +310,7 @@ def iter_rollouts(path: str | Path, span: tuple[int, int] | None = None) -> Iter
                 if problem is not None:
                     yield RolloutError(path, number, problem)
                     continue
-                yield Rollout(path, number, record, raw)
+                yield Rollout(path, number, record, raw, start if seekable else None)
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             yield RolloutError(path, number + 1, _compressed_problem(exc))
 

@@ -109,3 +109,36 @@ def test_seed_shape_with_top_level_output_is_read():
     record = {"responses_create_params": {"input": "2+2?"}, "output": [{"type": "message", "role": "assistant", "content": "4"}], "reward": 1.0}
     assert record_problem(record) is None and skip_reason(record) is None
     assert trajectory_items(record)[0]["content"] == "4"
+
+
+@pytest.mark.parametrize("span", [None, "second half"])
+def test_each_rollout_knows_where_its_line_starts(tmp_path, span):
+    data = SAMPLES.read_bytes().replace(b"\n", b"\n\n", 3)  # blank lines move the lines after them
+    source = tmp_path / "rollouts.jsonl"
+    source.write_bytes(data)
+    if span is not None:
+        span = (data.index(b"\n", len(data) // 2) + 1, len(data))
+    records = [r for r in iter_rollouts(source, span=span) if isinstance(r, Rollout)]
+    assert len(records) == (48 if span is None else 48 - data[:span[0]].count(b"{\"responses_create_params\""))
+    for rollout in records:
+        assert data[rollout.offset:rollout.offset + len(rollout.raw)] == rollout.raw
+        assert data[:rollout.offset].count(b"\n") == rollout.line - 1
+
+
+def test_a_compressed_file_has_no_offsets(tmp_path):
+    packed = tmp_path / "rollouts.jsonl.gz"
+    packed.write_bytes(gzip.compress(SAMPLES.read_bytes()))
+    assert {r.offset for r in read(packed)[0]} == {None}
+
+
+def test_a_pipe_has_no_offsets(tmp_path):
+    import os
+    import threading
+
+    pipe = tmp_path / "rollouts.jsonl"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=pipe.write_bytes, args=(SAMPLES.read_bytes(),))
+    writer.start()
+    records = read(pipe)[0]
+    writer.join()
+    assert len(records) == 48 and {r.offset for r in records} == {None}  # a pipe cannot be read again

@@ -196,7 +196,7 @@ def run_and_report(inputs, outputs, args, drop_reason=None) -> int:
         drop_reason: a record filter (see {func}`~reference_impl.pipeline.run_many`).
     """
     from ..io import OutputExistsAsInput
-    from ..pipeline import InvalidInput, NothingToWrite, run_many, sidecar_path
+    from ..pipeline import InvalidInput, NothingToWrite, RunStopped, run_many, sidecar_path
 
     problem = check_inputs(inputs)
     if problem:
@@ -207,6 +207,8 @@ def run_and_report(inputs, outputs, args, drop_reason=None) -> int:
                            progress=args.progress, ray_address=args.ray_address if ray else False)
     except NothingToWrite as exc:
         return _nothing_to_write(exc)
+    except RunStopped as exc:  # the input changed while it was read, ...: nothing was written
+        return fail(str(exc))
     except InvalidInput:
         return report_malformed(inputs, "nothing was written", f"write the valid records and list the rejected ones, "
                                 f"with their reasons, in {sidecar_path(outputs[0].path, 'rejects')}")
