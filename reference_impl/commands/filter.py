@@ -41,7 +41,7 @@ def filter_main(argv: Sequence[str] | None = None) -> int:
     quiet_broken_pipe()
     from functools import partial
 
-    from ..filters import InputChanged, RawLineWriter, filter_step
+    from ..filters import RawLineWriter, filter_step
     from ..pipeline import Output
 
     parser = filter_parser()
@@ -54,8 +54,5 @@ def filter_main(argv: Sequence[str] | None = None) -> int:
         return fail(problem)
     description = {"script": "filter_rollouts.py", "filters": filters_given(args),
                    "order": "record filters (masked, reward, length), then --dedupe, --drop-uniform-groups, --top-k"}
-    try:
-        output = Output(Path(args.output), partial(filter_step, options), RawLineWriter, description)
-        return run_and_report(args.input, [output], args)
-    except InputChanged as exc:
-        return fail(str(exc))
+    output = Output(Path(args.output), partial(filter_step, options), RawLineWriter, description)
+    return run_and_report(args.input, [output], args)  # an input that changes between passes stops as RunStopped
