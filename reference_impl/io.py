@@ -27,6 +27,7 @@ __all__ = [
     "sha256_of",
     "write_json",
     "manifest",
+    "input_sha256",
     "shows_progress",
 ]
 
@@ -257,6 +258,19 @@ def sha256_of(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def input_sha256(path: str | Path) -> str | None:
+    """The SHA-256 of an input file for its manifest, or ``None`` for a pipe (``--input
+    <(zcat rollouts.jsonl.gz)``), which can be read only once.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "empty"
+    >>> _ = p.write_bytes(b"")
+    >>> input_sha256(p)[:12], input_sha256("/dev/null")
+    ('e3b0c44298fc', None)
+    """
+    return sha256_of(path) if Path(path).is_file() else None
 
 
 def manifest(

@@ -286,7 +286,7 @@ def run_many(
             rejects.abort()
         hashing.shutdown(wait=True, cancel_futures=True)
         raise
-    input_sums = [(p, c.result() if c else sha256_of(p)) for p, c in zip(inputs, checksums)]
+    input_sums = [(p, c.result() if c else None) for p, c in zip(inputs, checksums)]  # None: a pipe, read once
     output_sums = [hashing.submit(sha256_of, p) for p in paths]
     results = []
     for output, path, tally, checksum in zip(outputs, paths, tallies, output_sums):

@@ -258,3 +258,25 @@ def test_a_filter_that_cannot_be_sent_to_workers_runs_in_one_process(tmp_path):
                         workers=5)
     assert "processes" not in json.loads(result.manifest.read_text())["run"]
     assert result.tally.used > 0 and result.tally.skipped["more than 80 tokens"] > 0
+
+
+@pytest.mark.parametrize("script, args", [
+    ("prepare.py", ["--to", "trl:sft=sft.jsonl", "--to", "trl:dpo=dpo.jsonl"]),
+    ("filter_rollouts.py", ["--output", "sft.jsonl", "--min-reward", "0.5"]),
+    ("rollout_stats.py", ["--report", "sft.json"]),
+])
+def test_an_input_piped_in_is_read_once(tmp_path, script, args):
+    """``--input <(zcat rollouts.jsonl.gz)``: a pipe cannot be read twice, so it gets no checksum
+    (nothing reads it again to make one) and the outputs are those of the file itself."""
+    outputs = {}
+    for how, given in (("file", str(SAMPLES)), ("pipe", f"<(cat {SAMPLES})")):
+        work = tmp_path / how
+        work.mkdir()
+        command = " ".join([sys.executable, str(SCRIPTS / script), "--input", given, *args, "--no-progress"])
+        done = subprocess.run(["bash", "-c", command], cwd=work, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        [manifest] = work.glob("sft.manifest.json")
+        [source] = json.loads(manifest.read_text())["inputs"]
+        assert (source["sha256"] is None) == (how == "pipe")
+        outputs[how] = sorted((p.name, p.read_bytes()) for p in work.iterdir() if "manifest" not in p.name)
+    assert outputs["pipe"] == outputs["file"] and outputs["file"]

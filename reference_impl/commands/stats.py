@@ -51,7 +51,7 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
 
     from functools import partial
 
-    from ..io import JsonlWriter, manifest, same_file, sha256_of, write_json
+    from ..io import JsonlWriter, input_sha256, manifest, same_file, sha256_of, write_json
     from ..pipeline import InvalidInput, worker_count, execute, sidecar_path
     from ..stats import StatsStep, draw_plots, report_table, task_table
 
@@ -110,7 +110,7 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
         write_json(args.report, report)
         manifest_path = sidecar_path(args.report, "manifest")
         write_json(manifest_path, manifest(
-            [(p, sha256_of(p)) for p in args.input], (args.report, sha256_of(args.report)),
+            [(p, input_sha256(p)) for p in args.input], (args.report, sha256_of(args.report)),
             plots=[(p, sha256_of(p)) for p in plots], rejects=wrote_rejects, counts=tally.as_dict(),
             run={"script": "rollout_stats.py", "pass_threshold": args.threshold,
                  "reward_component": args.reward_component},
