@@ -77,6 +77,10 @@ def _umask() -> int:
     return mask
 
 
+_made_folders: set[Path] = set()
+"""Folders that {class}`AtomicWriter` made for its files; an aborted run removes them again."""
+
+
 class AtomicWriter:
     """A binary file written under a temporary name and renamed into place on success.
 
@@ -86,6 +90,10 @@ class AtomicWriter:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        folder = self.path.parent
+        while not folder.exists():  # the folders this makes, removed again if the run writes nothing there
+            _made_folders.add(folder)
+            folder = folder.parent
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         self.tmp_path = Path(tmp)
@@ -102,8 +110,17 @@ class AtomicWriter:
         os.replace(self.tmp_path, self.path)
 
     def abort(self) -> None:
+        """Delete the temporary file, and the folders the writers made for it if they are empty now."""
         self.handle.close()
         self.tmp_path.unlink(missing_ok=True)
+        folder = self.path.parent
+        while folder in _made_folders:
+            try:
+                folder.rmdir()
+            except OSError:  # another file is there (another output of the run, not yet aborted)
+                break
+            _made_folders.discard(folder)
+            folder = folder.parent
 
     def __enter__(self):
         return self
