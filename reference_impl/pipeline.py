@@ -44,7 +44,8 @@ from typing import Any, Callable, Iterable, Iterator, NoReturn, Sequence
 
 import orjson
 
-from .io import JsonlWriter, OutputExistsAsInput, manifest, open_writer, same_file, sha256_of, shows_progress, write_json
+from .io import (JsonlWriter, OutputExistsAsInput, input_sha256, manifest, open_writer, same_file, sha256_of,
+                 shows_progress, write_json)
 from .rollouts import Rollout, RolloutError, iter_rollouts
 from .step import Step
 from .tally import InternalError, InvalidInput, NothingToWrite, RunStopped, Skip, Tally, reason_kind
@@ -247,7 +248,7 @@ def run_many(
         raise ValueError("two outputs are the same file: " + ", ".join(str(p) for p in paths))
     rejects_path = sidecar_path(paths[0], "rejects")
     hashing = ThreadPoolExecutor(max_workers=2)  # beside the run: hashlib lets go of the GIL
-    checksums = [hashing.submit(_sha256_in_the_background, path) if Path(path).is_file() else None for path in inputs]
+    checksums = [hashing.submit(_sha256_in_the_background, path) for path in inputs]
     writers: list = []
     rejects = JsonlWriter(rejects_path) if skip_invalid else None
     try:
@@ -286,7 +287,7 @@ def run_many(
             rejects.abort()
         hashing.shutdown(wait=True, cancel_futures=True)
         raise
-    input_sums = [(p, c.result() if c else None) for p, c in zip(inputs, checksums)]  # None: a pipe, read once
+    input_sums = [(p, c.result()) for p, c in zip(inputs, checksums)]
     output_sums = [hashing.submit(sha256_of, p) for p in paths]
     results = []
     for output, path, tally, checksum in zip(outputs, paths, tallies, output_sums):
@@ -637,8 +638,8 @@ def _rows_of(part: str | bytes) -> Iterator[Any]:
             yield orjson.loads(line)
 
 
-def _sha256_in_the_background(path: str | Path) -> str:
-    """{func}`~reference_impl.io.sha256_of` in a thread that yields the processor to the run.
+def _sha256_in_the_background(path: str | Path) -> str | None:
+    """{func}`~reference_impl.io.input_sha256` in a thread that yields the processor to the run.
 
     On Linux the thread lowers its own priority, so that hashing takes what the run leaves
     of the cores rather than slowing it down.
@@ -650,7 +651,7 @@ def _sha256_in_the_background(path: str | Path) -> str:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         except OSError:
             pass
-    return sha256_of(path)
+    return input_sha256(path)
 
 
 @contextmanager

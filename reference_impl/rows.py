@@ -308,9 +308,9 @@ def _has_non_finite(value: Any) -> bool:
         elif isinstance(item, float):
             if item - item != 0.0:  # NaN and the infinities give NaN
                 return True
-        elif isinstance(item, dict):
+        elif isinstance(item, dict):  # as _non_finite walks them
             extend(item.values())
-        elif isinstance(item, (list, tuple)):
+        elif isinstance(item, list):
             extend(item)
     return False
 
