@@ -74,9 +74,9 @@ def _counts(manifest: Path) -> dict:
     return json.loads(manifest.read_text())["counts"]
 
 
-def prepare(source: Path, work: Path, outputs=PREPARE_TO) -> int:
-    """``prepare.py``: one read of the input, every output written from it."""
-    command = [ROOT / "scripts" / "prepare.py", "--input", source]
+def prepare(source: Path, work: Path, outputs=PREPARE_TO, options: tuple = ()) -> int:
+    """``prepare.py``: one read of the input, every output written from it (into ``work``)."""
+    command = [ROOT / "scripts" / "prepare.py", "--input", source, *options]
     for output in outputs:
         command += ["--to", output]
     _scripts([command], work)
@@ -112,9 +112,7 @@ def two_step(source: Path, work: Path) -> int:
 
 def sft_grpo(source: Path, work: Path) -> int:
     """``prepare.py --min-reward 0.5`` writing TRL SFT JSONL and VeRL GRPO parquet from one read."""
-    _scripts([[ROOT / "scripts" / "prepare.py", "--input", source, "--min-reward", str(MIN_REWARD),
-               "--to", f"trl:sft={work / 'sft.jsonl'}", "--to", f"verl:grpo={work / 'grpo.parquet'}"]], work)
-    return _counts(work / "sft.manifest.json")["read"]
+    return prepare(source, work, ("trl:sft=sft.jsonl", "verl:grpo=grpo.parquet"), ("--min-reward", MIN_REWARD))
 
 
 def load_all(source: Path) -> list:
