@@ -32,11 +32,12 @@ def test_make_rollouts_is_seeded_and_sized(big, tmp_path):
     assert any("generation_token_ids" in item for r in records for item in r["response"]["output"])
 
 
-def _bench():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import run as bench
+def _bench(module: str = "run"):
+    """A module of benchmarks/ (run.py, make_rollouts.py)."""
+    import importlib
 
-    return bench
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    return importlib.import_module(module)
 
 
 def _run_each(bench, names, source, tmp_path):
@@ -96,7 +97,7 @@ def test_repeated_real_records_are_new_tasks_in_each_copy(real_files, real_repea
     copies = len(records) // len(originals)
     assert copies >= 2 and 4_000_000 <= real_repeated.stat().st_size < 4_500_000
     # copy k is the real records, with their task numbers moved by k * COPY_STRIDE (or given one: k * COPY_STRIDE)
-    stride = _bench_maker().COPY_STRIDE
+    stride = _bench("make_rollouts").COPY_STRIDE
     for k in range(copies):
         for original, record in zip(originals, records[k * len(originals):(k + 1) * len(originals)]):
             expected = dict(original)
@@ -114,16 +115,8 @@ def test_repeated_real_records_are_new_tasks_in_each_copy(real_files, real_repea
     assert first and not first & second
 
 
-def _bench_maker():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import make_rollouts
-
-    return make_rollouts
-
-
 def test_tree_memory_counts_the_children_too():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import run as bench
+    bench = _bench()
 
     child = subprocess.Popen([sys.executable, "-c", "import sys, time; b = bytearray(200 << 20); sys.stdout.write('x'); "
                               "sys.stdout.flush(); time.sleep(30)"], stdout=subprocess.PIPE)
