@@ -283,7 +283,8 @@ def items_to_messages(
 
 
 def _without_empty_assistant_turns(messages: list[dict], dropped: Counter | None) -> list[dict]:
-    kept = [m for m in messages if m["role"] != "assistant" or m["content"].strip() or m.get("tool_calls")
+    kept = [m for m in messages if m["role"] != "assistant" or (m["content"] and not m["content"].isspace())
+            or m.get("tool_calls")
             or m.get("reasoning_content")]
     if len(kept) < len(messages) and dropped is not None:
         dropped["empty assistant message"] += len(messages) - len(kept)

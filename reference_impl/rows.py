@@ -20,27 +20,28 @@ __all__ = ["get_dotted", "KINDS", "RULES", "field_problem", "messages_problem", 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 
 
-def _call_problem(call: Any, where: str) -> str | None:
-    """What is wrong with one entry of an assistant message's ``tool_calls``, or ``None``.
+def _call_problem(call: Any) -> str | None:
+    """What is wrong with one entry of an assistant message's ``tool_calls`` (to follow the
+    message's number), or ``None``.
 
-    >>> _call_problem({"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{"}}, "message 2")
-    'message 2: the arguments of tool call c1 are not valid JSON'
+    >>> _call_problem({"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{"}})
+    ': the arguments of tool call c1 are not valid JSON'
     """
     if not isinstance(call, dict):
-        return f"{where}: a tool call that is not an object"
+        return ": a tool call that is not an object"
     function = call.get("function")
     if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
-        return f"{where}: a tool call without a function name"
+        return ": a tool call without a function name"
     if not isinstance(call.get("id"), str) or not call["id"]:
-        return f"{where}: tool call {function['name']!r} has no id (its result cannot name it)"
+        return f": tool call {function['name']!r} has no id (its result cannot name it)"
     arguments = function.get("arguments")
     if isinstance(arguments, str):
         try:
             orjson.loads(arguments)
         except orjson.JSONDecodeError:
-            return f"{where}: the arguments of tool call {call['id']} are not valid JSON"
+            return f": the arguments of tool call {call['id']} are not valid JSON"
     elif arguments is not None and not isinstance(arguments, dict):
-        return f"{where}: the arguments of tool call {call['id']} are {type(arguments).__name__}, expected an object or a JSON string"
+        return f": the arguments of tool call {call['id']} are {type(arguments).__name__}, expected an object or a JSON string"
     return None
 
 
@@ -78,40 +79,38 @@ def messages_problem(value: Any, *, ends_with_assistant: bool = False) -> str | 
     open_calls: dict[str, str] = {}  # calls of the latest assistant turn not answered yet
     previous = None
     for i, message in enumerate(value, start=1):
-        where = f"message {i}"
         if not isinstance(message, dict):
-            return f"{where} is not an object"
+            return f"message {i} is not an object"
         role = message.get("role")
         if role not in ROLES:
-            return f"{where} has role {role!r}"
+            return f"message {i} has role {role!r}"
         content = message.get("content")
         if content is not None and not isinstance(content, str):
-            return f"{where}: content is {type(content).__name__}, expected a string"
+            return f"message {i}: content is {type(content).__name__}, expected a string"
         if role != "tool" and open_calls:
-            return f"{where}: tool call {next(iter(open_calls))!r} has no result before this turn"
-        if role == "user" and not (content or "").strip():
-            return f"{where}: an empty user turn"
+            return f"message {i}: tool call {next(iter(open_calls))!r} has no result before this turn"
+        if role == "user" and (not content or content.isspace()):  # isspace: no copy of a long text
+            return f"message {i}: an empty user turn"
         if role == "assistant":
             calls = message.get("tool_calls") or []
             if not isinstance(calls, list):
-                return f"{where}: tool_calls is {type(calls).__name__}, expected a list"
+                return f"message {i}: tool_calls is {type(calls).__name__}, expected a list"
             for call in calls:
-                problem = _call_problem(call, where)
-                if problem:
-                    return problem
+                if (problem := _call_problem(call)) is not None:
+                    return f"message {i}{problem}"
                 if call["id"] in open_calls:
-                    return f"{where}: two tool calls with the id {call['id']!r}"
+                    return f"message {i}: two tool calls with the id {call['id']!r}"
                 open_calls[call["id"]] = call["function"]["name"]
-            if not (content or "").strip() and not calls and not message.get("reasoning_content"):
-                return f"{where}: an empty assistant turn"
+            if not calls and (not content or content.isspace()) and not message.get("reasoning_content"):
+                return f"message {i}: an empty assistant turn"
         elif role == "tool":
             call_id = message.get("tool_call_id")
             if previous not in ("assistant", "tool"):
-                return f"{where}: a tool result that does not follow a tool call"
+                return f"message {i}: a tool result that does not follow a tool call"
             if not call_id:
-                return f"{where}: a tool result without tool_call_id"
+                return f"message {i}: a tool result without tool_call_id"
             if call_id not in open_calls:
-                return f"{where}: tool result for call {call_id!r}, which the assistant turn before it did not make"
+                return f"message {i}: tool result for call {call_id!r}, which the assistant turn before it did not make"
             del open_calls[call_id]
         previous = role
     if ends_with_assistant and value[-1].get("role") != "assistant":
@@ -131,7 +130,7 @@ def _json_list(value: Any) -> str | None:
 
 def _string(value: Any) -> str | None:
     if isinstance(value, str):
-        return None if value.strip() else "an empty string"
+        return None if value and not value.isspace() else "an empty string"
     return f"expected a string, got {type(value).__name__}"
 
 
@@ -338,8 +337,16 @@ def _non_finite(value: Any, where: str = "") -> str | None:
     return None
 
 
-def row_problems(row: Any, spec: RowSpec) -> list[str]:
+def row_problems(row: Any, spec: RowSpec, *, parsed_input: bool = False) -> list[str]:
     """Everything wrong with one row.
+
+    Args:
+        row: the row.
+        spec: its shape.
+        parsed_input: the row was made from records that ``orjson`` parsed, which refuses NaN
+            and infinity: the only non-finite numbers it can hold are those a format computes,
+            which have a kind that checks them (``number``). The walk over every value that
+            looks for NaN is left out.
 
     >>> from reference_impl.formats.trl import KTO_ROWS
     >>> row_problems({"prompt": [{"role": "user", "content": "q"}], "completion": "a", "label": "yes"}, KTO_ROWS[0])
@@ -364,7 +371,7 @@ def row_problems(row: Any, spec: RowSpec) -> list[str]:
     for rule in spec.rules:
         if (problem := RULES[rule](row)) is not None:
             problems.append(problem)
-    where = _non_finite(row)
+    where = None if parsed_input else _non_finite(row)
     if where is not None and where not in named:
         problems.append(f"{where} is NaN or infinite")
     return problems
@@ -385,12 +392,13 @@ def choose_spec(specs: tuple[RowSpec, ...], row: Any) -> RowSpec:
     return specs[0]
 
 
-def row_problem(row: Any, specs: tuple) -> str | None:
+def row_problem(row: Any, specs: tuple, *, parsed_input: bool = False) -> str | None:
     """The first thing that would make a validator reject this row, or ``None``.
 
     Args:
         row: a row a writer made.
         specs: the writer's row shapes (``Algorithm.row_specs``); empty accepts anything.
+        parsed_input: the row was made from records ``orjson`` parsed (see {func}`row_problems`).
 
     Returns:
         ``None``, or the problem, as ``validate_training_data.py`` would name it.
@@ -403,7 +411,7 @@ def row_problem(row: Any, specs: tuple) -> str | None:
     """
     if not specs:
         return None
-    problems = row_problems(row, choose_spec(specs, row))
+    problems = row_problems(row, choose_spec(specs, row), parsed_input=parsed_input)
     return problems[0] if problems else None
 
 

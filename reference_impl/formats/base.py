@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator
 
 from ..messages import MessageOptions
+from ..rows import problem_kind, row_problem
 from ..rollouts import Rollout, group_key, skip_reason
 from ..step import Step, pulled
 from ..tally import Skip, Tally
@@ -194,11 +195,12 @@ class FormatStep(Step):
     records_per_row = 1
 
     def passes(self, row: dict) -> bool:
-        """Whether the row passes validation; if not, its records are counted as skipped."""
-        if self.specs:
-            from ..rows import problem_kind, row_problem
+        """Whether the row passes validation; if not, its records are counted as skipped.
 
-            problem = row_problem(row, self.specs)
+        Records reach a step parsed by ``orjson``, which refuses NaN and infinity, so the
+        check does not walk every value of the row for them (``parsed_input``)."""
+        if self.specs:
+            problem = row_problem(row, self.specs, parsed_input=True)
             if problem is not None:
                 self.tally.used -= self.records_per_row
                 self.tally.skip(INVALID_ROW + problem_kind(problem), self.records_per_row)
