@@ -299,7 +299,7 @@ def iter_rollouts(path: str | Path, span: tuple[int, int] | None = None) -> Iter
         try:
             for number, raw in enumerate(lines, start=first):
                 start, position = position, position + len(raw)
-                if not raw.strip():
+                if raw.isspace() or not raw:  # isspace: no copy of the line
                     continue
                 try:
                     record = read_record(raw, path, number)
