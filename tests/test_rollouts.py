@@ -83,6 +83,10 @@ def test_a_truncated_gz_names_the_line_where_it_breaks(tmp_path):
         (b"\xff\xfe{}\n", "not valid UTF-8"),
         (b"[1, 2]\n", "a JSON array, not an object"),
         (b'{"responses_create_params": {"input": "q"}, "reward": NaN}\n', "not valid JSON"),
+        # No NaN or infinity gets past the parser, anywhere in a record: the writers' row
+        # check relies on it (FormatStep.passes leaves out the walk for them).
+        (b'{"responses_create_params": {"input": "q"}, "x": [{"y": -Infinity}]}\n', "not valid JSON"),
+        (b'{"responses_create_params": {"input": "q"}, "x": {"y": 1e400}}\n', "not valid JSON"),
         (b'{"responses_create_params": {"input": "q"}, "reward": true}\n', "reward is a boolean, expected a number"),
         (b'{"responses_create_params": {"input": 3}}\n', "responses_create_params.input is a number, expected a string or an array"),
         (b'{"responses_create_params": {"input": "q"}, "_ng_task_index": "7"}\n', "_ng_task_index is a string, expected an integer"),
