@@ -10,6 +10,7 @@ that would not pass is skipped with its reason), and ``validate_training_data.py
 from __future__ import annotations
 
 import math
+from operator import is_
 from typing import Any, Callable
 
 import orjson
@@ -76,6 +77,23 @@ def messages_problem(value: Any, *, ends_with_assistant: bool = False) -> str | 
         return f"expected a list of messages, got {type(value).__name__}"
     if not value:
         return "no messages"
+    last = _last_checked
+    if last[0] is ends_with_assistant and len(value) == len(last[1]) and all(map(is_, value, last[1])):
+        return last[2]
+    problem = _first_problem(value, ends_with_assistant)
+    _last_checked[:] = ends_with_assistant, value.copy(), problem
+    return problem
+
+
+_last_checked: list = [None, [], None]
+"""The messages {func}`messages_problem` checked last (the very message objects, kept alive
+here) and what it found. A run checks the same messages for several outputs (an SFT row
+and the completion of a preference pair are one conversation): they are checked once. The
+writers share messages and never change them."""
+
+
+def _first_problem(value: list, ends_with_assistant: bool) -> str | None:
+    """{func}`messages_problem`'s walk over the messages."""
     open_calls: dict[str, str] = {}  # calls of the latest assistant turn not answered yet
     previous = None
     for i, message in enumerate(value, start=1):

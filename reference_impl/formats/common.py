@@ -69,10 +69,9 @@ def conversation(record: dict, options: ConvertOptions, tally: Tally) -> tuple[l
     >>> dict(t.flagged)
     {'assistant turns back to back (the record lacks what came between the model calls)': 1}
     """
-    if _last[0] is not record or _last[1] is not options:
-        _last[:] = record, options, _converted(record, options)
-    outcome, dropped, flagged = _last[2]
-    tally.dropped.update(dropped)
+    outcome, dropped, flagged = _remembered(record, options)
+    if dropped:
+        tally.dropped.update(dropped)
     if flagged:
         tally.flagged[BACK_TO_BACK] += 1
     if isinstance(outcome, Skip):
@@ -84,6 +83,13 @@ _last: list = [None, None, None]
 """The record {func}`conversation` converted last, its options and what came of it. One run
 pushes each record to every output in turn, and each asks for the same conversation: it is
 made once. The messages are shared, so no writer may change them (none does)."""
+
+
+def _remembered(record: dict, options: ConvertOptions) -> tuple[Any, Counter, bool]:
+    """{func}`_converted`, made once for the record converted last."""
+    if _last[0] is not record or _last[1] is not options:
+        _last[:] = record, options, _converted(record, options)
+    return _last[2]
 
 
 def _converted(record: dict, options: ConvertOptions) -> tuple[Any, Counter, bool]:
@@ -115,12 +121,27 @@ def sft_messages(prompt: list[dict], trajectory: list[dict], tally: Tally) -> li
     >>> dict(t.dropped)
     {'messages after the last assistant turn': 1}
     """
-    last = max((i for i, m in enumerate(trajectory) if m["role"] == "assistant"), default=None)
-    if last is None:
-        raise Skip("no assistant turn in the trajectory")
-    if last + 1 < len(trajectory):
-        tally.dropped["messages after the last assistant turn"] += len(trajectory) - last - 1
-    return prompt + trajectory[: last + 1]
+    end = _assistant_end(trajectory)
+    if end == 0:
+        raise Skip(NO_ASSISTANT_TURN)
+    if end < len(trajectory):
+        tally.dropped["messages after the last assistant turn"] += len(trajectory) - end
+    return prompt + trajectory[:end]
+
+
+NO_ASSISTANT_TURN = "no assistant turn in the trajectory"
+
+
+def _assistant_end(trajectory: list[dict]) -> int:
+    """Where the messages up to the last assistant turn end (0: there is none).
+
+    >>> _assistant_end([{"role": "assistant"}, {"role": "tool"}]), _assistant_end([{"role": "tool"}])
+    (1, 0)
+    """
+    for end in range(len(trajectory), 0, -1):
+        if trajectory[end - 1]["role"] == "assistant":
+            return end
+    return 0
 
 
 def plain_messages(messages: list[dict]) -> list[dict]:
@@ -220,13 +241,14 @@ def completion_problem(record: dict, options: ConvertOptions) -> str | None:
     """
     from ..rows import messages_problem, problem_kind
 
-    scratch = Tally()  # what is dropped is counted when the pair is made
-    try:
-        prompt, trajectory, _ = conversation(record, options, scratch)
-        completion = sft_messages([], trajectory, scratch)
-    except Skip as skip:
-        return skip.reason
-    problem = messages_problem(prompt + completion, ends_with_assistant=True)
+    outcome = _remembered(record, options)[0]  # what is dropped is counted when the pair is made
+    if isinstance(outcome, Skip):
+        return outcome.reason
+    prompt, trajectory, _ = outcome
+    end = _assistant_end(trajectory)
+    if end == 0:
+        return NO_ASSISTANT_TURN
+    problem = messages_problem(prompt + trajectory[:end], ends_with_assistant=True)
     return None if problem is None else INVALID_ROW + problem_kind(problem)
 
 
