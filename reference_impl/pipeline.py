@@ -24,8 +24,8 @@ Two runners, one pass each:
   its records to its own steps. Workers are rebuilt from plain data (the steps' picklable
   factories), so they start with ``spawn`` as well as ``fork``. The parent then joins each
   output in file order, as the step's ``shape`` says: the rows of each range (``record``),
-  the rows made from each range's first rollout of every task (``task``), or the steps'
-  merged states (``combine``). The files are the ones one pass writes.
+  the rows of each range's first rollout of every task, the first of each task kept
+  (``task``), or the steps' merged states (``combine``). The files are the ones one pass writes.
 """
 
 from __future__ import annotations
@@ -528,8 +528,9 @@ class _RangeResult:
 def _work(job: _Range) -> _RangeResult:
     """In a worker process: push the records of one byte range to fresh steps.
 
-    Rows go to a file per output (``record``), as do the first rollouts of each task
-    (``task``: the parent makes their rows); a ``combine`` step's state is sent back.
+    Rows go to a file per output (``record``), as do the rows of the first rollout of each
+    task, with the task's key (``task``: the parent keeps the first of each task); a
+    ``combine`` step's state is sent back.
     """
     folder = Path(job.folder or tempfile.mkdtemp(prefix=".parts-"))
     writers: list = []
@@ -541,7 +542,7 @@ def _work(job: _Range) -> _RangeResult:
             writer = None if step.shape == "combine" else JsonlWriter(folder / f"{index}-{job.number}.jsonl")
             writers.append(writer)
             if step.shape == "task":
-                step.prompts_only = True
+                step.in_range = True
             steps.append(step.start(Tally(), writer.write if writer is not None else _no_rows))
         shared = Tally()
         on_reject = (lambda error: rejects.write(error.as_row())) if rejects is not None else None
@@ -610,10 +611,10 @@ def _run_in_ranges(path: str, spans, makers, steps: list[Step], sinks, drop_reas
                     part = result.parts[index]
                     if step.shape == "combine":
                         step.merge(part)
-                    elif step.shape == "task":  # the first rollouts of its tasks: their rows are made here
-                        for line, record in _rows_of(part[0]):
-                            last = Rollout(path, line, record)
-                            step.push(last)
+                    elif step.shape == "task":  # each range's first rollout of each task: the first of all is kept
+                        for entry in _rows_of(part[0]):
+                            last = Rollout(path, entry[0], {})
+                            step.take(path, entry)
                     elif hasattr(sink, "write_file"):  # JSON Lines: the part's bytes are the rows
                         sink.write_file(*part)
                     else:

@@ -8,9 +8,9 @@ Formats, filters and statistics are steps; none of them knows how it is run. Its
 
 * ``"record"``: each row comes from one record. Each range's rows are written apart and
   joined in file order.
-* ``"task"``: one row per task, from its first rollout. Each range passes on the first
-  rollout of each of its tasks (``prompts_only``), and the step makes the rows from them,
-  in file order.
+* ``"task"``: one row per task, from its first rollout. Each range makes the row of the
+  first rollout of each of its tasks (``in_range``) and passes it on with the task's key;
+  the step keeps the first of each task, in file order (``take``).
 * ``"combine"``: rows come at the end, from what the step kept (``state``: the two
   rollouts a preference pair needs, a task's rewards). Each range's state is merged into
   the step in file order (``merge``), and the step finishes once.

@@ -194,16 +194,18 @@ class FormatStep(Step):
     specs: tuple[RowSpec, ...] = ()
     records_per_row = 1
 
-    def passes(self, row: dict) -> bool:
-        """Whether the row passes validation; if not, its records are counted as skipped.
+    def passes(self, row: dict, tally: Tally | None = None) -> bool:
+        """Whether the row passes validation; if not, its records are counted as skipped (in
+        ``tally``, the step's own by default).
 
         Records reach a step parsed by ``orjson``, which refuses NaN and infinity, so the
         check does not walk every value of the row for them (``parsed_input``)."""
         if self.specs:
             problem = row_problem(row, self.specs, parsed_input=True)
             if problem is not None:
-                self.tally.used -= self.records_per_row
-                self.tally.skip(INVALID_ROW + problem_kind(problem), self.records_per_row)
+                tally = self.tally if tally is None else tally
+                tally.used -= self.records_per_row
+                tally.skip(INVALID_ROW + problem_kind(problem), self.records_per_row)
                 return False
         return True
 
@@ -211,15 +213,22 @@ class FormatStep(Step):
         if self.passes(row):
             self.emit(row)
 
-    def make_row(self, record: dict) -> None:
-        """Make a record's row with ``to_row`` and write it, or count why not (its {class}`~reference_impl.tally.Skip`)."""
+    def row_of(self, record: dict, tally: Tally) -> dict | None:
+        """A record's row made with ``to_row`` if it passes, else ``None``; what happened is
+        counted in ``tally`` (used, or skipped with the reason)."""
         try:
-            row = self.to_row(record, self.tally)
+            row = self.to_row(record, tally)
         except Skip as skip:
-            self.tally.skip(skip.reason)
-            return
-        self.tally.used += 1
-        self.write(row)
+            tally.skip(skip.reason)
+            return None
+        tally.used += 1
+        return row if self.passes(row, tally) else None
+
+    def make_row(self, record: dict) -> None:
+        """Make a record's row and write it, or count why not (see {meth}`row_of`)."""
+        row = self.row_of(record, self.tally)
+        if row is not None:
+            self.emit(row)
 
 
 class PerRecord(FormatStep):
@@ -246,14 +255,34 @@ class PerTask(FormatStep):
     """One row per task (its prompt), made by ``to_row(record, tally)`` from the task's first
     rollout ({func}`~reference_impl.rollouts.group_key`); the others are skipped.
 
-    Prompt datasets (GRPO, PPO) need each task once; a rollout needs no ``response`` or
-    ``reward`` to give its task's prompt, and ``to_row`` must not read them: with
-    ``prompts_only``, a byte range passes on the first rollout of each of its tasks without
-    its trajectory, and the rows are made from those.
+    Prompt datasets (GRPO, PPO) need each task once. When a large input is read in byte
+    ranges, each range's step is ``in_range``: it makes the row of the first rollout of each
+    task of its range, and passes on ``[line, task key, row or None, what making it counted]``
+    instead of the row; the step of the whole run takes those in file order ({meth}`take`),
+    keeping each task's first.
+
+    >>> from reference_impl.formats.trl import grpo_row
+    >>> def record(task, text):
+    ...     return {"_ng_task_index": task, "responses_create_params": {"input": text}, "expected_answer": "4"}
+    >>> ranges = [PerTask(lambda r, t: grpo_row(r, ConvertOptions(), t)) for _ in range(2)]
+    >>> parts = [[], []]
+    >>> for step, part, rollouts in zip(ranges, parts, [[(1, record(0, "2+2?")), (2, record(1, "3+1?"))],
+    ...                                                   [(3, record(1, "3+1?")), (4, record(2, "1+3?"))]]):
+    ...     step.in_range = True
+    ...     step = step.start(Tally(), part.append)
+    ...     for line, rec in rollouts:
+    ...         step.push(Rollout("x.jsonl", line, rec))
+    >>> whole, rows = PerTask(None), []
+    >>> whole = whole.start(Tally(), rows.append)
+    >>> for part in parts:
+    ...     for entry in part:
+    ...         whole.take("x.jsonl", entry)
+    >>> [row["prompt"][0]["content"] for row in rows], whole.tally.used, dict(whole.tally.skipped)
+    (['2+2?', '3+1?', '1+3?'], 3, {'another rollout of a task already written': 1})
     """
 
     shape = "task"
-    prompts_only = False
+    in_range = False
 
     def __init__(self, to_row: Callable[[dict, Tally], dict]):
         self.to_row = to_row
@@ -265,10 +294,28 @@ class PerTask(FormatStep):
             self.tally.skip(ANOTHER_ROLLOUT)
             return
         self.seen.add(key)
-        if self.prompts_only:
-            self.emit([rollout.line, {k: v for k, v in rollout.record.items() if k not in ("response", "output")}])
+        if not self.in_range:
+            self.make_row(rollout.record)
             return
-        self.make_row(rollout.record)
+        counts = Tally()
+        row = self.row_of(rollout.record, counts)
+        self.emit([rollout.line, key[1], row, counts.used, counts.skipped, counts.dropped, counts.flagged])
+
+    def take(self, path: str, entry: list) -> None:
+        """A byte range's first rollout of a task (see ``in_range``): counted, and its row
+        written, if it is the first of its task in the whole input; else skipped."""
+        _, task, row, used, skipped, dropped, flagged = entry
+        key = (path, task)
+        if key in self.seen:
+            self.tally.skip(ANOTHER_ROLLOUT)
+            return
+        self.seen.add(key)
+        self.tally.used += used
+        self.tally.skipped.update(skipped)
+        self.tally.dropped.update(dropped)
+        self.tally.flagged.update(flagged)
+        if row is not None:
+            self.emit(row)
 
 
 def per_record(to_row: Callable[[dict, Tally], dict]) -> PerRecord:
