@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO, Iterable, Sequence
 
 import orjson
 
@@ -367,8 +367,36 @@ def manifest(
     return value
 
 
-def write_json(path: str | Path, value: Any) -> None:
-    """Write a JSON document atomically, indented for people to read."""
+def write_json(path: str | Path, value: Any, last: tuple[str, Iterable[tuple[str, Any]]] | None = None) -> None:
+    """Write a JSON document atomically, indented for people to read.
+
+    Args:
+        path: the file.
+        value: the document, an object.
+        last: ``(key, items)``: a last member whose value is an object too large to hold,
+            written from its ``(key, value)`` items one at a time. The bytes are those of
+            ``value`` with ``{key: dict(items)}`` added.
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "report.json"
+    >>> write_json(out, {"tasks": 2}, ("per_task", iter([("a", {"n": [1]}), ("b", {})])))
+    >>> out.read_bytes() == orjson.dumps({"tasks": 2, "per_task": {"a": {"n": [1]}, "b": {}}},
+    ...                                  option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    True
+    """
+    indented = orjson.OPT_INDENT_2
     with AtomicWriter(path) as writer:
-        writer.handle.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+        if last is None:
+            writer.handle.write(orjson.dumps(value, option=indented | orjson.OPT_APPEND_NEWLINE))
+            return
+        key, items = last
+        head = orjson.dumps({**value, key: {}}, option=indented)
+        assert head.endswith(b"{}\n}")
+        writer.handle.write(head[: -len(b"{}\n}")])
+        separator = b"{\n    "
+        for name, item in items:  # a member at depth 2: four spaces in, and its own lines too
+            writer.handle.write(separator + orjson.dumps(name) + b": "
+                                + orjson.dumps(item, option=indented).replace(b"\n", b"\n    "))
+            separator = b",\n    "
+        writer.handle.write(b"{}\n}\n" if separator == b"{\n    " else b"\n  }\n}\n")
 

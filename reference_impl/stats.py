@@ -8,13 +8,14 @@ imported only when they are asked for.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from .filters import count_turns
 from .step import Step
@@ -131,20 +132,23 @@ class RolloutStats:
         return sum(1 for r in values if r >= self.threshold)
 
     def per_task(self) -> dict[str, dict]:
-        """Each task's rollouts, passes, pass rate, rewards and pass@k for k = 1..rollouts.
+        """Each task's rollouts, passes, pass rate, rewards and pass@k for k = 1..rollouts
+        (the items of {meth}`per_task_items`, as one dict)."""
+        return dict(self.per_task_items())
+
+    def per_task_items(self) -> Iterator[tuple[str, dict]]:
+        """Each task's numbers, one task at a time, in the order of the report.
 
         A task is named by its {func}`~reference_impl.rollouts.task_key`, after its file's
         name when the rollouts came from several files.
         """
-        labels = task_labels(self.rewards)
-        tasks = {}
-        for task in sorted(self.rewards, key=lambda task: _natural(labels[task])):
+        label = task_labeler(self.rewards)
+        for task in natural_order(self.rewards, label):
             values = self.rewards[task]
             n, c = len(values), self.passed(values)
-            tasks[labels[task]] = {"rollouts": n, "passed": c, "pass_rate": c / n, "mean_reward": sum(values) / n,
-                           "min_reward": min(values), "max_reward": max(values),
-                           "pass_at_k": {str(k): pass_at_k(n, c, k) for k in range(1, n + 1)}}
-        return tasks
+            yield label(task), {"rollouts": n, "passed": c, "pass_rate": c / n, "mean_reward": sum(values) / n,
+                                 "min_reward": min(values), "max_reward": max(values),
+                                 "pass_at_k": {str(k): pass_at_k(n, c, k) for k in range(1, n + 1)}}
 
     def pass_at(self) -> dict[int, dict]:
         """pass@k for k = 1 up to the most rollouts a task has, averaged over the tasks
@@ -157,7 +161,11 @@ class RolloutStats:
         return result
 
     def as_dict(self) -> dict:
-        """The whole report, as written to ``--report``."""
+        """The whole report, as written to ``--report``: the {meth}`summary` and ``per_task``."""
+        return {**self.summary(), "per_task": self.per_task()}
+
+    def summary(self) -> dict:
+        """The report without its last part, ``per_task`` (which the report writes task by task)."""
         rewards = self.all_rewards()
         sizes = Counter(len(v) for v in self.rewards.values())
         uniform = sum(1 for v in self.rewards.values() if min(v) == max(v))
@@ -181,7 +189,6 @@ class RolloutStats:
             "tasks_with_uniform_rewards": uniform,
             "turns": histogram_summary(self.turns),
             "tool_calls": histogram_summary(self.tool_calls),
-            "per_task": self.per_task(),
         }
 
 
@@ -193,9 +200,52 @@ def task_labels(groups) -> dict:
     {('a/math.jsonl', 'task-0/ab'): 'math: task-0/ab', ('a/code.jsonl', 'task-0/cd'): 'code: task-0/cd'}
     >>> task_labels([("math.jsonl", "task-0/ab")])
     {('math.jsonl', 'task-0/ab'): 'task-0/ab'}
+
+    Files of the same name in different folders keep their folders, so that no two tasks
+    share a label (the report would keep only one):
+
+    >>> sorted(task_labels([("a/math.jsonl", "task-0/ab"), ("b/math.jsonl", "task-0/ab")]).values())
+    ['a/math: task-0/ab', 'b/math: task-0/ab']
     """
-    several = len({path for path, _ in groups}) > 1
-    return {(path, key): f"{_file_name(path)}: {key}" if several else key for path, key in groups}
+    label = task_labeler(groups)
+    return {group: label(group) for group in groups}
+
+
+def task_labeler(groups) -> Callable[[tuple[str, str]], str]:
+    """The function that names a task group as {func}`task_labels` does, without a dict of
+    every label (a report of many tasks names them one at a time)."""
+    paths = {path for path, _ in groups}
+    if len(paths) == 1:
+        return lambda group: group[1]
+    names = {path: _file_name(path) for path in paths}
+    shared = {name for name, count in Counter(names.values()).items() if count > 1}
+    names = {path: str(Path(path).with_name(name)) if name in shared else name for path, name in names.items()}
+    return lambda group: f"{names[group[0]]}: {group[1]}"
+
+
+def natural_order(tasks: Iterable, label: Callable[[Any], str], chunk: int = 8192) -> Iterator:
+    """The tasks in the natural order of their labels (``task-2`` before ``task-10``), as
+    ``sorted`` with a stable sort gives them, holding the sort keys of one chunk of tasks at a
+    time (a key is a list of the label's parts: large, for a hundred thousand tasks).
+
+    >>> list(natural_order(["t10", "t2", "t1", "t02"], str, chunk=2))
+    ['t1', 't2', 't02', 't10']
+    """
+    def key(task):
+        return _natural(label(task))
+
+    runs, batch = [], []
+    for task in tasks:
+        batch.append(task)
+        if len(batch) == chunk:
+            runs.append(sorted(batch, key=key))
+            batch = []
+    if batch or not runs:
+        runs.append(sorted(batch, key=key))
+    if len(runs) == 1:
+        yield from runs[0]
+        return
+    yield from heapq.merge(*runs, key=key)  # ties: the earlier run first, as one stable sort
 
 
 def _file_name(path: str) -> str:

@@ -158,3 +158,21 @@ def test_refuses_to_write_over_its_input(tmp_path):
     copy.write_bytes(SAMPLES.read_bytes())
     done = stats(tmp_path, "--report", "rollouts.jsonl", source=copy)
     assert done.returncode == 1 and "it is an input file" in done.stderr and copy.read_bytes() == SAMPLES.read_bytes()
+
+
+def test_files_of_one_name_in_two_folders_keep_every_task(tmp_path):
+    """Two runs' math.jsonl share their task keys: the report names each task by its folder
+    too, and keeps both (one label for both would keep one, silently)."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "math.jsonl").write_text(SAMPLES.read_text())
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "rollout_stats.py"), "--input",
+                           str(tmp_path / "a" / "math.jsonl"), str(tmp_path / "b" / "math.jsonl"), "--report", "r.json"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    one_file = len({task_key(r) for r in USABLE})
+    assert report["tasks"] == len(report["per_task"]) == 2 * one_file
+    assert sum(t["rollouts"] for t in report["per_task"].values()) == 2 * len(USABLE)
+    assert {label.split(": ")[0] for label in report["per_task"]} == {str(tmp_path / "a" / "math"),
+                                                                     str(tmp_path / "b" / "math")}

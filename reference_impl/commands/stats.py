@@ -97,17 +97,17 @@ def stats_main(argv: Sequence[str] | None = None) -> int:
             wrote_rejects = rejects.path
         else:
             rejects.abort()
-    report = stats.as_dict()
-    print(report_table(report))
+    summary = stats.summary()  # the report without per_task, which is written task by task
+    print(report_table(summary))
     if args.per_task:
-        print(task_table(report))
+        print(task_table({"per_task": stats.per_task()}))
     plots = draw_plots(stats, args.plots, args.plot_format) if args.plots else []
     for path in plots:
         print(f"plot: {path}")
     if wrote_rejects:
         print(f"rejected lines, with their reasons: {wrote_rejects}")
     if args.report:
-        write_json(args.report, report)
+        write_json(args.report, summary, ("per_task", stats.per_task_items()))
         manifest_path = sidecar_path(args.report, "manifest")
         write_json(manifest_path, manifest(
             [(p, input_sha256(p)) for p in args.input], (args.report, sha256_of(args.report)),
