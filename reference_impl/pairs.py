@@ -67,7 +67,7 @@ def _kept(rollout: Rollout) -> Rollout | LineAt:
     return Rollout(rollout.path, rollout.line, None, rollout.raw)  # a fraction of the parsed record's size
 
 
-@dataclass
+@dataclass(slots=True)  # one per task: no __dict__
 class _Extremes:
     best: Rollout | LineAt
     best_reward: float
