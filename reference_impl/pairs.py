@@ -18,7 +18,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 from .tally import RunStopped, Skip, Tally
 from .rollouts import Rollout, group_key, read_record, reward_of, skip_reason
 
-__all__ = ["PreferencePair", "LineAt", "TaskExtremes", "pair_candidate", "preference_pairs"]
+__all__ = ["PreferencePair", "LineAt", "PairAt", "TaskExtremes", "pair_candidate", "preference_pairs", "read_pairs"]
 
 
 @dataclass(frozen=True)
@@ -146,23 +146,48 @@ class TaskExtremes:
             RunStopped: a kept line is not in its file any more as it was read (the file
                 changed while it was read).
         """
-        lines = _Lines()
-        try:
-            for key, group in self.groups.items():
-                if group.count == 1:
-                    tally.skip("only rollout of its task")
-                    continue
-                margin = group.best_reward - group.worst_reward
-                if margin <= min_margin:
-                    tally.skip("tied rewards in its task (no preference)" if margin == 0 else f"reward gap <= {min_margin}",
-                               group.count)
-                    continue
-                tally.used += 2
-                if group.count > 2:
-                    tally.skip("neither best nor worst of its task", group.count - 2)
-                yield PreferencePair(key[1], lines.parsed(group.best), lines.parsed(group.worst), margin)
-        finally:
-            lines.close()
+        return read_pairs(self.plan(tally, min_margin))
+
+    def plan(self, tally: Tally, min_margin: float = 0.0) -> Iterator[PairAt]:
+        """The pairs to make, in the order tasks first appeared, without their records:
+        {meth}`pairs` less the reading (see {func}`read_pairs`). The counting is the same."""
+        for key, group in self.groups.items():
+            if group.count == 1:
+                tally.skip("only rollout of its task")
+                continue
+            margin = group.best_reward - group.worst_reward
+            if margin <= min_margin:
+                tally.skip("tied rewards in its task (no preference)" if margin == 0 else f"reward gap <= {min_margin}",
+                           group.count)
+                continue
+            tally.used += 2
+            if group.count > 2:
+                tally.skip("neither best nor worst of its task", group.count - 2)
+            yield PairAt(key[1], group.best, group.worst, margin)
+
+
+@dataclass(frozen=True, slots=True)
+class PairAt:
+    """A pair to make: its task, where its two rollouts are (or the rollouts), and their gap."""
+
+    task: str
+    chosen: Rollout | LineAt
+    rejected: Rollout | LineAt
+    margin: float
+
+
+def read_pairs(planned: Iterable[PairAt]) -> Iterator[PreferencePair]:
+    """The planned pairs with their two records, read again from their lines.
+
+    Raises:
+        RunStopped: a line is not in its file any more as it was read.
+    """
+    lines = _Lines()
+    try:
+        for at in planned:
+            yield PreferencePair(at.task, lines.parsed(at.chosen), lines.parsed(at.rejected), at.margin)
+    finally:
+        lines.close()
 
 
 class _Lines:

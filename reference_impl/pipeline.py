@@ -356,7 +356,7 @@ def execute(
         _finish(steps, last)
         return shared, steps
     return _run_in_ranges(str(inputs[0]), spans, makers, steps, sinks, drop_reason, on_reject, progress,
-                          partial(_map_in_processes, start_method), scratch or tempfile.gettempdir())
+                          partial(_map_in_processes, start_method), scratch or tempfile.gettempdir(), start_method)
 
 
 def _push_all(records: Iterable[Rollout], steps: Sequence[Step], drop_reason, shared: Tally) -> Rollout | None:
@@ -382,10 +382,14 @@ def _push_all(records: Iterable[Rollout], steps: Sequence[Step], drop_reason, sh
     return rollout
 
 
-def _finish(steps: Sequence[Step], last: Rollout | None) -> None:
-    """End every step, writing the rows each held back."""
+def _finish(steps: Sequence[Step], last: Rollout | None, shared: _SharedFinish | None = None) -> None:
+    """End every step, writing the rows each held back. With ``shared``, a step that can share
+    out the making of those rows (``finish_jobs``: preference pairs) does it in worker processes."""
     try:
         for step in steps:
+            if shared is not None and hasattr(step, "finish_jobs"):
+                shared.run(step)
+                continue
             for row in step.finish():
                 step.emit(row)
     except Exception as exc:
@@ -575,23 +579,69 @@ def _handed_back(path: Path, folder: str | None) -> str | bytes:
     return str(path) if folder is not None else path.read_bytes()
 
 
-def _map_in_processes(start_method: str | None, jobs: list[_Range]) -> list[_RangeResult]:
-    """Run a worker process per range, all at once; the results in range order (the first
-    range's error is raised, as one pass would meet it first)."""
+def _map_in_processes(start_method: str | None, jobs: list, work: Callable = _work) -> list:
+    """Run a worker process per job (a range, by default), all at once; the results in order
+    (the first job's error is raised, as one pass would meet it first)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context(start_method)
     with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
-        return list(pool.map(_work, jobs))
+        return list(pool.map(work, jobs))
+
+
+@dataclass(frozen=True)
+class _FinishPart:
+    """What a worker is given to make a part of a step's last rows: the job, and where to write."""
+
+    number: int
+    job: Callable[[Callable[[Any], None]], Tally]
+    folder: str
+
+
+def _finish_part(part: _FinishPart) -> tuple[str, int, Tally]:
+    """In a worker process: run a finishing job, its rows into a file of the shared folder."""
+    writer = JsonlWriter(Path(part.folder) / f"finish-{part.number}.jsonl")
+    try:
+        tally = part.job(writer.write)
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    return str(writer.tmp_path), writer.rows, tally
+
+
+@dataclass
+class _SharedFinish:
+    """How the parallel runner shares out a step's finishing: its jobs, one process each,
+    their rows joined in order into the step's output."""
+
+    start_method: str | None
+    processes: int
+    folder: str
+    sinks: dict
+
+    def run(self, step: Step) -> None:
+        parts = [_FinishPart(n, job, self.folder) for n, job in enumerate(step.finish_jobs(self.processes))]
+        results = _map_in_processes(self.start_method, parts, _finish_part) if len(parts) > 1 else \
+            [_finish_part(part) for part in parts]
+        sink = self.sinks[id(step)]
+        for path, rows, tally in results:
+            step.tally.merge(tally)
+            if hasattr(sink, "write_file"):  # JSON Lines: the part's bytes are the rows
+                sink.write_file(path, rows)
+            else:
+                for row in _rows_of(path):
+                    sink.write(row)
 
 
 def _run_in_ranges(path: str, spans, makers, steps: list[Step], sinks, drop_reason, on_reject, progress,
-                   map_ranges, scratch) -> tuple[Tally, list[Step]]:
+                   map_ranges, scratch, start_method: str | None = None) -> tuple[Tally, list[Step]]:
     """Run a worker per byte range (``map_ranges``), then join each output in file order.
 
     The workers leave their parts in a folder made in ``scratch``; with ``scratch=None``
-    (workers on other machines) they send them back as bytes."""
+    (workers on other machines) they send them back as bytes. With a ``scratch`` folder,
+    the steps that can share out their finishing do it in processes started with ``start_method``."""
     folder = tempfile.mkdtemp(prefix=".parts-", dir=scratch) if scratch is not None else None
     try:
         jobs = [_Range(n, path, span, tuple(makers), drop_reason, on_reject is not None, progress if n == 0 else False,
@@ -622,7 +672,10 @@ def _run_in_ranges(path: str, spans, makers, steps: list[Step], sinks, drop_reas
                             sink.write(row)
         except Exception as exc:
             _raise_blamed(exc, last)
-        _finish(steps, last)
+        sharing = None
+        if folder is not None:
+            sharing = _SharedFinish(start_method, len(spans), folder, {id(step): sink for step, sink in zip(steps, sinks)})
+        _finish(steps, last, sharing)
         return shared, steps
     finally:
         if folder is not None:

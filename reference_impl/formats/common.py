@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from functools import partial
+from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
 from ..messages import assistant_runs, chat_tool_schemas, prompt_media, rollout_messages
 from ..tally import Skip, Tally
-from ..pairs import PreferencePair, TaskExtremes
+from ..pairs import PairAt, PreferencePair, TaskExtremes, read_pairs
 from ..rollouts import GROUND_TRUTH_FIELDS, ground_truth, reward_of
 from .base import INVALID_ROW, ConvertOptions, FormatStep
 
@@ -284,10 +285,35 @@ class PreferencePairs(FormatStep):
         self.extremes.merge(state)
 
     def finish(self) -> Iterator[dict]:
-        for pair in self.extremes.pairs(self.tally, self.options.min_margin):
+        yield from self.rows_of(self.extremes.pairs(self.tally, self.options.min_margin))
+
+    def rows_of(self, pairs: Iterable[PreferencePair]) -> Iterator[dict]:
+        """The rows of some pairs (those that pass), counted in the step's tally."""
+        for pair in pairs:
             row = self.to_row(paired_conversation(pair, self.tally, self.options))
             if self.passes(row):
                 yield row
+
+    def finish_jobs(self, parts: int) -> list[Callable[[Callable[[dict], None]], Tally]]:
+        """{meth}`finish` as about ``parts`` jobs that other processes can run. Each makes the
+        rows of a run of consecutive pairs, hands them to the ``emit`` it is given, and returns
+        what it counted; their rows, in order, are {meth}`finish`'s. The pairs' own counts
+        (ties, single rollouts...) go to the step's tally here."""
+        planned = list(self.extremes.plan(self.tally, self.options.min_margin))
+        size = -(-len(planned) // max(parts, 1)) or 1
+        return [partial(_pair_rows, self.to_row, self.options, self.specs, planned[start:start + size])
+                for start in range(0, len(planned), size)]
+
+
+def _pair_rows(to_row: Callable[[PairedConversation], dict], options: ConvertOptions, specs: tuple,
+               planned: list[PairAt], emit: Callable[[dict], None]) -> Tally:
+    """A job of {meth}`PreferencePairs.finish_jobs`: the rows of these pairs, and what they counted."""
+    step = PreferencePairs(to_row, options)
+    step.specs = specs
+    step.start(Tally(), emit)
+    for row in step.rows_of(read_pairs(planned)):
+        emit(row)
+    return step.tally
 
 
 def pairs_converter(to_row: Callable[[PairedConversation], dict]):
