@@ -628,11 +628,17 @@ class _SharedFinish:
         sink = self.sinks[id(step)]
         for path, rows, tally in results:
             step.tally.merge(tally)
-            if hasattr(sink, "write_file"):  # JSON Lines: the part's bytes are the rows
-                sink.write_file(path, rows)
-            else:
-                for row in _rows_of(path):
-                    sink.write(row)
+            _append_part(sink, path, rows)
+
+
+def _append_part(sink, part: str | bytes, rows: int) -> None:
+    """Add a part's rows (a file or bytes of JSON Lines) to an output: the bytes as they are
+    to a JSON Lines writer that can take them, else row by row."""
+    if hasattr(sink, "write_file"):
+        sink.write_file(part, rows)
+    else:
+        for row in _rows_of(part):
+            sink.write(row)
 
 
 def _run_in_ranges(path: str, spans, makers, steps: list[Step], sinks, drop_reason, on_reject, progress,
@@ -665,11 +671,8 @@ def _run_in_ranges(path: str, spans, makers, steps: list[Step], sinks, drop_reas
                         for entry in _rows_of(part[0]):
                             last = Rollout(path, entry[0], {})
                             step.take(path, entry)
-                    elif hasattr(sink, "write_file"):  # JSON Lines: the part's bytes are the rows
-                        sink.write_file(*part)
                     else:
-                        for row in _rows_of(part[0]):
-                            sink.write(row)
+                        _append_part(sink, *part)
         except Exception as exc:
             _raise_blamed(exc, last)
         sharing = None

@@ -13,7 +13,9 @@ Formats, filters and statistics are steps; none of them knows how it is run. Its
   the step keeps the first of each task, in file order (``take``).
 * ``"combine"``: rows come at the end, from what the step kept (``state``: the two
   rollouts a preference pair needs, a task's rewards). Each range's state is merged into
-  the step in file order (``merge``), and the step finishes once.
+  the step in file order (``merge``), and the step finishes once. A step that can share out
+  that finishing has ``finish_jobs(parts)``: picklable jobs, each taking an ``emit`` and
+  returning its tally, whose rows in order are ``finish``'s (preference pairs).
 """
 
 from __future__ import annotations
