@@ -622,9 +622,20 @@ class _SharedFinish:
     sinks: dict
 
     def run(self, step: Step) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         parts = [_FinishPart(n, job, self.folder) for n, job in enumerate(step.finish_jobs(self.processes))]
-        results = _map_in_processes(self.start_method, parts, _finish_part) if len(parts) > 1 else \
-            [_finish_part(part) for part in parts]
+        if len(parts) == 1:
+            results = [_finish_part(parts[0])]
+        else:
+            # The parent does the first part itself while fresh processes (spawn: a child forked
+            # from the parent, which holds every task's extremes by now, would copy the pages of
+            # its heap as it allocates into them) do the others: one process fewer in memory.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=context) as pool:
+                later = pool.map(_finish_part, parts[1:])
+                results = [_finish_part(parts[0]), *later]
         sink = self.sinks[id(step)]
         for path, rows, tally in results:
             step.tally.merge(tally)
