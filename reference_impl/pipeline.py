@@ -622,6 +622,7 @@ class _SharedFinish:
     sinks: dict
 
     def run(self, step: Step) -> None:
+        import gc
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -629,13 +630,17 @@ class _SharedFinish:
         if len(parts) == 1:
             results = [_finish_part(parts[0])]
         else:
-            # The parent does the first part itself while fresh processes (spawn: a child forked
-            # from the parent, which holds every task's extremes by now, would copy the pages of
-            # its heap as it allocates into them) do the others: one process fewer in memory.
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=context) as pool:
-                later = pool.map(_finish_part, parts[1:])
-                results = [_finish_part(parts[0]), *later]
+            # The parent does the first part itself, other processes the others: one process
+            # fewer in memory. What the parent holds by now (every task's extremes and keys) is
+            # frozen out of the collector, whose walks in a forked child would copy its pages.
+            context = multiprocessing.get_context(self.start_method)
+            gc.freeze()
+            try:
+                with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=context) as pool:
+                    later = pool.map(_finish_part, parts[1:])
+                    results = [_finish_part(parts[0]), *later]
+            finally:
+                gc.unfreeze()
         sink = self.sinks[id(step)]
         for path, rows, tally in results:
             step.tally.merge(tally)
