@@ -613,8 +613,8 @@ def _finish_part(part: _FinishPart) -> tuple[str, int, Tally]:
 
 @dataclass
 class _SharedFinish:
-    """How the parallel runner shares out a step's finishing: its jobs, one process each,
-    their rows joined in order into the step's output."""
+    """How the parallel runner shares out a step's finishing: its jobs, one process each (the
+    first in the parent), their rows joined in order into the step's output."""
 
     start_method: str | None
     processes: int
