@@ -6,6 +6,7 @@ The framework modules (``trl``, ``nemo_rl``, ``verl``, ``openrlhf``, ``custom``)
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator
@@ -310,10 +311,7 @@ class PerTask(FormatStep):
             self.tally.skip(ANOTHER_ROLLOUT)
             return
         self.seen.add(key)
-        self.tally.used += used
-        self.tally.skipped.update(skipped)
-        self.tally.dropped.update(dropped)
-        self.tally.flagged.update(flagged)
+        self.tally.merge(Tally(used=used, skipped=Counter(skipped), dropped=Counter(dropped), flagged=Counter(flagged)))
         if row is not None:
             self.emit(row)
 
