@@ -382,13 +382,15 @@ def _push_all(records: Iterable[Rollout], steps: Sequence[Step], drop_reason, sh
     return rollout
 
 
-def _finish(steps: Sequence[Step], last: Rollout | None, shared: _SharedFinish | None = None) -> None:
+def _finish(steps: Sequence[Step], last: Rollout | None, shared: _SharedFinish | None = None,
+            sinks: Sequence = ()) -> None:
     """End every step, writing the rows each held back. With ``shared``, a step that can share
-    out the making of those rows (``finish_jobs``: preference pairs) does it in worker processes."""
+    out the making of those rows (``finish_jobs``: preference pairs) does it in worker
+    processes, and its rows go to its sink (of ``sinks``, in the order of ``steps``)."""
     try:
-        for step in steps:
+        for index, step in enumerate(steps):
             if shared is not None and hasattr(step, "finish_jobs"):
-                shared.run(step)
+                shared.run(step, sinks[index])
                 continue
             for row in step.finish():
                 step.emit(row)
@@ -579,15 +581,21 @@ def _handed_back(path: Path, folder: str | None) -> str | bytes:
     return str(path) if folder is not None else path.read_bytes()
 
 
-def _map_in_processes(start_method: str | None, jobs: list, work: Callable = _work) -> list:
+def _map_in_processes(start_method: str | None, jobs: list, work: Callable = _work, first_here: bool = False) -> list:
     """Run a worker process per job (a range, by default), all at once; the results in order
-    (the first job's error is raised, as one pass would meet it first)."""
+    (the first job's error is raised, as one pass would meet it first). With ``first_here``,
+    this process does the first job meanwhile: one process fewer."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    others = jobs[1:] if first_here else jobs
+    if not others:
+        return [work(job) for job in jobs]
     context = multiprocessing.get_context(start_method)
-    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
-        return list(pool.map(work, jobs))
+    with ProcessPoolExecutor(max_workers=len(others), mp_context=context) as pool:
+        later = pool.map(work, others)
+        here = [work(jobs[0])] if first_here else []
+        return here + list(later)
 
 
 @dataclass(frozen=True)
@@ -619,29 +627,18 @@ class _SharedFinish:
     start_method: str | None
     processes: int
     folder: str
-    sinks: dict
 
-    def run(self, step: Step) -> None:
+    def run(self, step: Step, sink) -> None:
         import gc
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
         parts = [_FinishPart(n, job, self.folder) for n, job in enumerate(step.finish_jobs(self.processes))]
-        if len(parts) == 1:
-            results = [_finish_part(parts[0])]
-        else:
-            # The parent does the first part itself, other processes the others: one process
-            # fewer in memory. What the parent holds by now (every task's extremes and keys) is
-            # frozen out of the collector, whose walks in a forked child would copy its pages.
-            context = multiprocessing.get_context(self.start_method)
-            gc.freeze()
-            try:
-                with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=context) as pool:
-                    later = pool.map(_finish_part, parts[1:])
-                    results = [_finish_part(parts[0]), *later]
-            finally:
-                gc.unfreeze()
-        sink = self.sinks[id(step)]
+        # What the parent holds by now (every task's extremes and keys) is frozen out of the
+        # collector, whose walks in a forked child would copy its pages.
+        gc.freeze()
+        try:
+            results = _map_in_processes(self.start_method, parts, _finish_part, first_here=True)
+        finally:
+            gc.unfreeze()
         for path, rows, tally in results:
             step.tally.merge(tally)
             _append_part(sink, path, rows)
@@ -691,10 +688,8 @@ def _run_in_ranges(path: str, spans, makers, steps: list[Step], sinks, drop_reas
                         _append_part(sink, *part)
         except Exception as exc:
             _raise_blamed(exc, last)
-        sharing = None
-        if folder is not None:
-            sharing = _SharedFinish(start_method, len(spans), folder, {id(step): sink for step, sink in zip(steps, sinks)})
-        _finish(steps, last, sharing)
+        sharing = _SharedFinish(start_method, len(spans), folder) if folder is not None else None
+        _finish(steps, last, sharing, sinks)
         return shared, steps
     finally:
         if folder is not None:
