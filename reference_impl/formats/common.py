@@ -12,6 +12,7 @@ import orjson
 from ..messages import assistant_runs, chat_tool_schemas, prompt_media, rollout_messages
 from ..tally import Skip, Tally
 from ..pairs import PairAt, PreferencePair, TaskExtremes, read_pairs
+from ..rows import messages_problem, problem_kind
 from ..rollouts import GROUND_TRUTH_FIELDS, ground_truth, reward_of
 from .base import INVALID_ROW, ConvertOptions, FormatStep
 
@@ -240,8 +241,6 @@ def completion_problem(record: dict, options: ConvertOptions) -> str | None:
     ...     {"type": "function_call_output", "call_id": "c", "output": "1"}]}}, ConvertOptions())
     'no assistant turn in the trajectory'
     """
-    from ..rows import messages_problem, problem_kind
-
     outcome = _remembered(record, options)[0]  # what is dropped is counted when the pair is made
     if isinstance(outcome, Skip):
         return outcome.reason
