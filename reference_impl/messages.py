@@ -30,6 +30,7 @@ __all__ = [
     "content_text",
     "input_to_messages",
     "items_to_messages",
+    "prompt_messages",
     "rollout_messages",
     "with_instructions",
     "prompt_media",
@@ -350,10 +351,19 @@ def rollout_messages(
     >>> prompt + trajectory
     [{'role': 'user', 'content': 'What is 2+2?'}, {'role': 'assistant', 'content': '4'}]
     """
-    prompt = input_to_messages(prompt_input(record), options, dropped)
-    prompt = with_instructions(prompt, (record.get("responses_create_params") or {}).get("instructions"))
+    prompt = prompt_messages(record, options, dropped)
     trajectory = items_to_messages(trajectory_items(record), options, dropped)
     return prompt, trajectory
+
+
+def prompt_messages(record: dict, options: MessageOptions = MessageOptions(), dropped: Counter | None = None) -> list[dict]:
+    """The prompt of a rollout record as chat messages: its input, with its instructions merged in.
+
+    >>> prompt_messages({"responses_create_params": {"input": "What is 2+2?", "instructions": "Be brief."}})
+    [{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'What is 2+2?'}]
+    """
+    prompt = input_to_messages(prompt_input(record), options, dropped)
+    return with_instructions(prompt, (record.get("responses_create_params") or {}).get("instructions"))
 
 
 MEDIA_PART_TYPES = frozenset({"input_image", "input_audio", "input_file", "input_video", "image_url", "image"})

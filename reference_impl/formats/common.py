@@ -9,14 +9,14 @@ from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
-from ..messages import assistant_runs, chat_tool_schemas, prompt_media, rollout_messages
+from ..messages import assistant_runs, chat_tool_schemas, items_to_messages, prompt_media, prompt_messages
 from ..tally import Skip, Tally
 from ..pairs import PairAt, PreferencePair, TaskExtremes, read_pairs
 from ..rows import messages_problem, problem_kind
-from ..rollouts import GROUND_TRUTH_FIELDS, ground_truth, reward_of
+from ..rollouts import GROUND_TRUTH_FIELDS, ground_truth, reward_of, trajectory_items
 from .base import INVALID_ROW, ConvertOptions, FormatStep
 
-__all__ = ["conversation", "IMAGELESS", "BACK_TO_BACK", "sft_messages", "task_fields", "reward_for", "KNOWN_TASK_FIELDS",
+__all__ = ["conversation", "prompt_conversation", "IMAGELESS", "BACK_TO_BACK", "sft_messages", "task_fields", "reward_for", "KNOWN_TASK_FIELDS",
            "plain_messages", "PairedConversation", "paired_conversation", "PreferencePairs",
            "pairs_converter", "ground_truth_of",
            "require_ground_truth", "completion_problem"]
@@ -71,40 +71,88 @@ def conversation(record: dict, options: ConvertOptions, tally: Tally) -> tuple[l
     >>> dict(t.flagged)
     {'assistant turns back to back (the record lacks what came between the model calls)': 1}
     """
-    outcome, dropped, flagged = _remembered(record, options)
-    if dropped:
-        tally.dropped.update(dropped)
-    if flagged:
+    converted = _remembered(record, options)
+    if converted.dropped:
+        tally.dropped.update(converted.dropped)
+    if converted.flagged:
         tally.flagged[BACK_TO_BACK] += 1
-    if isinstance(outcome, Skip):
-        raise Skip(outcome.reason)
-    return outcome
+    if isinstance(converted.outcome, Skip):
+        raise Skip(converted.outcome.reason)
+    return converted.outcome
 
 
 _last: list = [None, None, None]
 """The record {func}`conversation` converted last, its options and what came of it. One run
-pushes each record to every output in turn, and each asks for the same conversation: it is
-made once. The messages are shared, so no writer may change them (none does)."""
+pushes each record to every output in turn, and each asks for the same conversation (or its
+prompt alone): it is made once. The messages are shared, so no writer may change them (none
+does)."""
 
 
-def _remembered(record: dict, options: ConvertOptions) -> tuple[Any, Counter, bool]:
+def _remembered(record: dict, options: ConvertOptions) -> "_Converted":
     """{func}`_converted`, made once for the record converted last."""
     if _last[0] is not record or _last[1] is not options:
         _last[:] = record, options, _converted(record, options)
     return _last[2]
 
 
-def _converted(record: dict, options: ConvertOptions) -> tuple[Any, Counter, bool]:
-    """What {func}`conversation` gives for a record (its messages, or the Skip it raises), what
-    it dropped and whether it is flagged; nothing counted yet."""
-    dropped: Counter = Counter()
+@dataclass(frozen=True)
+class _Converted:
+    """What {func}`conversation` gives for a record, nothing counted yet.
+
+    Attributes:
+        outcome: ``(prompt, trajectory, tools)``, or the Skip it raises.
+        prompt_dropped: what the prompt and the tools dropped.
+        dropped: what the whole conversation dropped (the prompt's, the trajectory's, the
+            tools'), in that order.
+        flagged: whether the trajectory has assistant turns back to back.
+    """
+
+    outcome: Any
+    prompt_dropped: Counter
+    dropped: Counter
+    flagged: bool
+
+
+def _converted(record: dict, options: ConvertOptions) -> _Converted:
+    """A record's conversation, and its prompt's, converted once (see {class}`_Converted`)."""
     media = prompt_media(record)
     if media and not options.keep_imageless:
-        return Skip(IMAGELESS.format(", ".join(sorted(media)))), dropped, False
-    prompt, trajectory = rollout_messages(record, options.messages, dropped)
-    flagged = bool(assistant_runs(trajectory))
-    tools = chat_tool_schemas(record, dropped)
-    return (prompt, trajectory, tools), dropped, flagged
+        return _Converted(Skip(IMAGELESS.format(", ".join(sorted(media)))), Counter(), Counter(), False)
+    prompt_dropped: Counter = Counter()
+    prompt = prompt_messages(record, options.messages, prompt_dropped)
+    trajectory_dropped: Counter = Counter()
+    trajectory = items_to_messages(trajectory_items(record), options.messages, trajectory_dropped)
+    tools_dropped: Counter = Counter()
+    tools = chat_tool_schemas(record, tools_dropped)
+    dropped = prompt_dropped.copy()
+    dropped.update(trajectory_dropped)
+    dropped.update(tools_dropped)
+    prompt_dropped.update(tools_dropped)
+    return _Converted((prompt, trajectory, tools), prompt_dropped, dropped, bool(assistant_runs(trajectory)))
+
+
+def prompt_conversation(record: dict, options: ConvertOptions, tally: Tally) -> tuple[list[dict], list[dict]]:
+    """The prompt of a rollout as chat messages, and its tools: {func}`conversation` of the
+    record without its response (for prompt datasets), counting only what the prompt and the
+    tools dropped.
+
+    Raises:
+        Skip: as {func}`conversation` does for the prompt.
+
+    >>> t = Tally()
+    >>> prompt_conversation({"responses_create_params": {"input": "q", "tools": [{"type": "web_search"}]},
+    ...     "response": {"output": [{"type": "reasoning", "summary": []}]}}, ConvertOptions(), t)
+    ([{'role': 'user', 'content': 'q'}], [])
+    >>> dict(t.dropped), dict(t.flagged)
+    ({'web_search tool': 1}, {})
+    """
+    converted = _remembered(record, options)
+    if converted.prompt_dropped:
+        tally.dropped.update(converted.prompt_dropped)
+    if isinstance(converted.outcome, Skip):
+        raise Skip(converted.outcome.reason)
+    prompt, _, tools = converted.outcome
+    return prompt, tools
 
 
 def sft_messages(prompt: list[dict], trajectory: list[dict], tally: Tally) -> list[dict]:
@@ -241,7 +289,7 @@ def completion_problem(record: dict, options: ConvertOptions) -> str | None:
     ...     {"type": "function_call_output", "call_id": "c", "output": "1"}]}}, ConvertOptions())
     'no assistant turn in the trajectory'
     """
-    outcome = _remembered(record, options)[0]  # what is dropped is counted when the pair is made
+    outcome = _remembered(record, options).outcome  # what is dropped is counted when the pair is made
     if isinstance(outcome, Skip):
         return outcome.reason
     prompt, trajectory, _ = outcome

@@ -20,7 +20,7 @@ import orjson
 from ..tally import Tally
 from .base import Algorithm, ConvertOptions, RowSpec, per_record, per_task
 from .common import PairedConversation, conversation, pairs_converter, plain_messages, sft_messages
-from .common import ground_truth_of
+from .common import ground_truth_of, prompt_conversation
 from .verl import data_source_of
 
 TARGET = "openrlhf"
@@ -77,7 +77,7 @@ def pair_row(paired: PairedConversation) -> dict:
 
 def prompt_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     """A task as a ``PromptDataset`` row: ``prompt`` messages, ``label`` (the ground truth) and ``datasource``."""
-    prompt, _, tools = conversation({**record, "response": None, "output": None}, options, tally)
+    prompt, tools = prompt_conversation(record, options, tally)
     return {
         "prompt": plain_messages(with_tools_in_system(prompt, tools)),
         "label": ground_truth_of(record, options),

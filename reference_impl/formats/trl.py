@@ -22,8 +22,8 @@ import orjson
 
 from ..tally import Tally
 from .base import Algorithm, ConvertOptions, RowSpec, per_record, per_task
-from .common import (PairedConversation, conversation, pairs_converter, require_ground_truth, reward_for, sft_messages,
-                     task_fields)
+from .common import (PairedConversation, conversation, pairs_converter, prompt_conversation, require_ground_truth,
+                     reward_for, sft_messages, task_fields)
 
 TARGET = "trl"
 SOURCE = "trl 1.16.0: trl/trainer/{sft,dpo,kto,grpo}_trainer.py, trl/data_utils.py"
@@ -80,7 +80,7 @@ def grpo_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     {'prompt': [{'role': 'user', 'content': '2+2?'}], 'expected_answer': '4'}
     """
     require_ground_truth(record, options)
-    prompt, _, _ = conversation({**record, "response": None, "output": None}, options, tally)
+    prompt, _ = prompt_conversation(record, options, tally)
     return {"prompt": prompt, **task_fields(record, options)}
 
 

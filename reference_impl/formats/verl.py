@@ -24,7 +24,7 @@ import orjson
 from ..tally import Skip, Tally
 from ..rollouts import task_key
 from .base import Algorithm, ConvertOptions, RowSpec, per_record, per_task
-from .common import conversation, ground_truth_of, plain_messages, sft_messages
+from .common import conversation, ground_truth_of, plain_messages, prompt_conversation, sft_messages
 
 TARGET = "verl"
 SOURCE = "verl 0.9.1: verl/utils/dataset/rl_dataset.py, verl/utils/dataset/multiturn_sft_dataset.py"
@@ -52,7 +52,7 @@ def rl_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
     ...        ConvertOptions(), Tally())["extra_info"]
     {'index': 0, 'split': 'train', 'task': 'task-0/9c18c3e4c7f38119'}
     """
-    prompt, _, _ = conversation({**record, "response": None, "output": None}, options, tally)
+    prompt, _ = prompt_conversation(record, options, tally)
     return {
         "data_source": data_source_of(record, options),
         "prompt": plain_messages(prompt),
