@@ -5,7 +5,7 @@ import re
 from collections import Counter
 
 import pytest
-from paths import REAL_DATA, REAL_FILES
+from paths import REAL_DATA, REAL_FILES, real_records
 
 from reference_impl.messages import MessageOptions, chat_tool_schemas, items_to_messages, prompt_media, rollout_messages
 from reference_impl.rollouts import Rollout, iter_rollouts, trajectory_items
@@ -174,3 +174,40 @@ def test_assistant_turns_back_to_back_are_flagged_not_changed():
     assert [m["content"] for m in trajectory] == ["pyautogui.click(10, 20)", "DONE"]
     assert tally.flagged == Counter({BACK_TO_BACK: 1})
     assert f"flagged 1: {BACK_TO_BACK}" in tally.report()
+
+
+@pytest.mark.skipif(not REAL_FILES, reason=f"no real rollouts at {REAL_DATA}")
+def test_a_prompt_is_the_same_converted_alone_or_with_its_conversation():
+    """Prompt rows take the prompt of the conversation made for the record's other outputs, when
+    there is one: the prompt, the tools and what they count must be those of the record
+    converted without its response, as when a prompt format is the run's only output."""
+    from reference_impl.formats.base import ConvertOptions
+    from reference_impl.formats.common import conversation, prompt_conversation
+    from reference_impl.rollouts import record_problem
+    from reference_impl.tally import Skip, Tally
+
+    def prompt_of(record, options, whole_first):
+        tally = Tally()
+        try:
+            if whole_first:
+                conversation(record, options, Tally())
+            return prompt_conversation(record, options, tally), tally.dropped
+        except Skip as skip:
+            return skip.reason, tally.dropped
+
+    # Real records drop nothing from their trajectories: this one drops from both parts.
+    made = {"responses_create_params": {"input": [{"role": "user", "content": [
+                {"type": "input_text", "text": "q"}, {"type": "input_image", "image_url": "data:..."}]}],
+            "tools": [{"type": "web_search"}]},
+            "response": {"output": [{"type": "message", "role": "assistant", "content": " "},
+                                    {"type": "message", "role": "assistant", "content": "a"},
+                                    {"type": "reasoning", "summary": [{"type": "summary_text", "text": "hm"}]}]}}
+    compared = Counter()
+    for options in (ConvertOptions(), ConvertOptions(keep_imageless=True)):
+        for record in [made] + [record for _, record in real_records() if record_problem(record) is None]:
+            alone = prompt_of({**record, "response": None, "output": None}, options, whole_first=False)
+            shared = prompt_of(record, options, whole_first=True)
+            assert shared == alone
+            assert list(shared[1]) == list(alone[1])  # the reasons in the same order
+            compared[isinstance(alone[0], str)] += 1
+    assert compared[False] > 100 and compared[True] > 0  # prompts, and skips, were compared

@@ -113,15 +113,16 @@ class _Converted:
     flagged: bool
 
 
-def _converted(record: dict, options: ConvertOptions) -> _Converted:
-    """A record's conversation, and its prompt's, converted once (see {class}`_Converted`)."""
+def _converted(record: dict, options: ConvertOptions, whole: bool = True) -> _Converted:
+    """A record's conversation, and its prompt's, converted once (see {class}`_Converted`);
+    not ``whole``, the prompt's alone (the trajectory is left empty)."""
     media = prompt_media(record)
     if media and not options.keep_imageless:
         return _Converted(Skip(IMAGELESS.format(", ".join(sorted(media)))), Counter(), Counter(), False)
     prompt_dropped: Counter = Counter()
     prompt = prompt_messages(record, options.messages, prompt_dropped)
     trajectory_dropped: Counter = Counter()
-    trajectory = items_to_messages(trajectory_items(record), options.messages, trajectory_dropped)
+    trajectory = items_to_messages(trajectory_items(record) if whole else [], options.messages, trajectory_dropped)
     tools_dropped: Counter = Counter()
     tools = chat_tool_schemas(record, tools_dropped)
     dropped = prompt_dropped.copy()
@@ -146,7 +147,10 @@ def prompt_conversation(record: dict, options: ConvertOptions, tally: Tally) -> 
     >>> dict(t.dropped), dict(t.flagged)
     ({'web_search tool': 1}, {})
     """
-    converted = _remembered(record, options)
+    if _last[0] is record and _last[1] is options:  # converted whole for another output
+        converted = _last[2]
+    else:
+        converted = _converted(record, options, whole=False)
     if converted.prompt_dropped:
         tally.dropped.update(converted.prompt_dropped)
     if isinstance(converted.outcome, Skip):
