@@ -45,6 +45,8 @@ __all__ = [
     "flatten_step_lists",
     "GROUND_TRUTH_FIELDS",
     "ground_truth",
+    "ROLLOUT_FIELDS",
+    "task_row",
 ]
 
 
@@ -483,6 +485,43 @@ def group_key(rollout: Rollout) -> tuple[str, str]:
     False
     """
     return rollout.path, task_key(rollout.record)
+
+
+ROLLOUT_FIELDS = frozenset({"response", "reward", "reward_components", "mask_sample", "failure_kind", "failure_reason",
+                            "verification_skipped"})
+"""The top-level fields a rollout adds to the task row it was run from: the model's
+``response`` and what ``/verify`` answers for every environment (``BaseVerifyResponse``,
+``BaseMultiRewardVerifyResponse`` in ``nemo_gym/base_resources_server.py``, 0.7.0), and the
+agent's ``verification_skipped``. The collector's stamps start with ``_ng_`` or ``ng_``."""
+
+
+def task_row(record: dict) -> dict:
+    """The top-level fields of the task row a rollout was run from, as the record holds them.
+
+    The record is the environment's ``/verify`` answer, which echoes the whole request: the
+    task row (``responses_create_params``, ``agent_ref`` and the environment's own fields,
+    such as ``expected_answer``, ``instruction_id_list`` or tau2's ``task``), then the
+    ``response``. Left out are the fields every rollout adds ({data}`ROLLOUT_FIELDS`), the
+    reward components flattened to the top level, and the collector's stamps (``_ng_*``,
+    ``ng_*``). What an environment's verifier adds of its own (``extracted_answer``...)
+    cannot be told apart from the task's fields, and stays: request models ignore the
+    fields they do not declare.
+
+    Args:
+        record: a rollout record.
+
+    Returns:
+        The fields, in the record's order; values are not copied.
+
+    >>> task_row({"responses_create_params": {"input": "q"}, "agent_ref": {"name": "math"}, "expected_answer": "4",
+    ...           "response": {"output": []}, "reward": 1.0, "reward_components": {"format": 1.0}, "format": 1.0,
+    ...           "_ng_task_index": 0, "_ng_rollout_index": 2, "ng_trajectory": {}, "kwargs": [{"n": 1}]})
+    {'responses_create_params': {'input': 'q'}, 'agent_ref': {'name': 'math'}, 'expected_answer': '4', 'kwargs': [{'n': 1}]}
+    """
+    components = record.get("reward_components")
+    components = components if isinstance(components, dict) else {}
+    return {name: value for name, value in record.items()
+            if name not in ROLLOUT_FIELDS and name not in components and not name.startswith(("_ng_", "ng_"))}
 
 
 GROUND_TRUTH_FIELDS = (

@@ -159,3 +159,32 @@ def test_a_rollout_without_an_assistant_turn_takes_no_part_in_pairs(tmp_path):
         [row] = rows(out)
         counts = json.loads(out.with_name(f"{target}.manifest.json").read_text())["counts"]
         assert counts["used"] == 2 and counts["skipped"] == {"no assistant turn in the trajectory": 1}
+
+
+def test_nemo_rl_grpo_rows_carry_every_task_field_as_it_is(tmp_path):
+    """NeMo Gym passes a row's fields to the environment's verify(), whose request model declares
+    their types: instruction_following's ``kwargs`` and ``instruction_id_list`` are lists and its
+    ``prompt`` is required, tau2 needs its ``task``. Each row keeps the fields of its task's first
+    rollout with their JSON values, and none of what the rollout added."""
+    mixed = concatenated(tmp_path)
+    out = tmp_path / "grpo.jsonl"
+    assert prepare_main("nemo_rl", ["--input", str(mixed), "--output", str(out), "--algorithm", "grpo",
+                                    "--skip-invalid", "--agent-name", "fallback_agent"]) == 0
+    first = {key: records[0] for key, records in groups(mixed).items()}
+    by_fields = {}
+    for row in rows(out):
+        own = {k: v for k, v in row.items() if k not in ("responses_create_params", "agent_ref")}
+        assert not {"response", "reward", "reward_components", "mask_sample"} & set(own)
+        assert not [k for k in own if k.startswith(("_ng_", "ng_"))]
+        by_fields[json.dumps(row["responses_create_params"], sort_keys=True)] = own
+    checked = 0
+    for record in first.values():
+        params = {k: v for k, v in (record.get("responses_create_params") or {}).items() if v is not None}
+        own = by_fields.get(json.dumps(params, sort_keys=True))
+        if own is None:
+            continue
+        for name in ("kwargs", "instruction_id_list", "prompt", "task", "expected_answer", "metadata"):
+            if name in record:
+                assert own[name] == record[name], name
+                checked += 1
+    assert checked >= 10

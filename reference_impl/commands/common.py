@@ -52,7 +52,8 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
                              "expected_answer, expected_action, expected_output, answer, ground_truth, "
                              "verifier_metadata, target, solution, label)")
     parser.add_argument(*flag("task-fields"), dest="task_fields",
-                        help="comma-separated record fields to keep as task columns (default: the known ones)")
+                        help="comma-separated record fields to keep as task columns (default: the known ones; "
+                             "NeMo RL GRPO: every field but the rollout's own)")
     parser.add_argument(*flag("agent-name"), dest="agent_name",
                         help="NeMo Gym agent for rows without agent_ref (NeMo RL GRPO)")
     parser.add_argument(*flag("data-source"), dest="data_source",

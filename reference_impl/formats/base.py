@@ -39,7 +39,8 @@ class ConvertOptions:
         kto_threshold: a rollout whose reward is at least this is "desirable" (KTO labels).
         min_margin: the smallest reward gap that makes a preference pair (exclusive).
         task_fields: the record fields that describe the task (``expected_answer``...);
-            ``None`` picks the known ones present in each record.
+            ``None`` picks the known ones present in each record (NeMo RL GRPO: every field
+            but the rollout's own, see {func}`~reference_impl.rollouts.task_row`).
         ground_truth_field: the field that holds the answer a reward function checks;
             ``None`` takes the first present of {data}`~reference_impl.rollouts.GROUND_TRUTH_FIELDS`.
         agent_name: the NeMo Gym agent for NeMo RL GRPO rows without ``agent_ref``.

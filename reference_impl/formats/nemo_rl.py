@@ -11,14 +11,16 @@ PyPI, so its formats are checked against this schema rather than its loader):
 * ``nemo_rl/data/datasets/response_datasets/nemogym_dataset.py`` with
   ``nemo_rl/environments/nemo_gym.py``: one NeMo Gym task per line,
   ``responses_create_params`` (a dict, with flat Responses-API ``tools``) and
-  ``agent_ref.name``, which ``run_rollouts`` reads directly, plus the verifier's fields.
+  ``agent_ref.name``, which ``run_rollouts`` reads directly, plus the task's own fields, which
+  the agent passes to the environment's ``verify()``.
 """
 
 from __future__ import annotations
 
+from ..rollouts import task_row
 from ..tally import Skip, Tally
 from .base import Algorithm, ConvertOptions, RowSpec, per_record, per_task
-from .common import PairedConversation, conversation, pairs_converter, sft_messages, task_fields
+from .common import PairedConversation, conversation, pairs_converter, sft_messages
 
 TARGET = "nemo_rl"
 SOURCE = "NVIDIA-NeMo/RL v0.7.0: nemo_rl/data/datasets/{response_datasets,preference_datasets}/, nemo_rl/environments/nemo_gym.py"
@@ -43,24 +45,32 @@ def dpo_row(paired: PairedConversation) -> dict:
 
 
 def gym_task_row(record: dict, options: ConvertOptions, tally: Tally) -> dict:
-    """A rollout's task as a NeMo Gym row for ``NemoGymDataset``.
+    """A rollout's task as a NeMo Gym row for ``NemoGymDataset``: the task row it was run from.
 
-    The request keeps its Responses-API shape (flat tools), without the ``null`` fields the
-    collector serialised; ``agent_ref`` is the record's (a mix of environments keeps each
-    row's own agent), or ``options.agent_name`` for records that have none.
+    NeMo RL hands each row to the NeMo Gym agent, which passes its fields to the
+    environment's ``verify()``, so every field of the task goes along, with its JSON value
+    as it is ({func}`~reference_impl.rollouts.task_row`; ``options.task_fields`` names them
+    instead). The request keeps its Responses-API shape (flat tools), without the ``null``
+    fields the collector serialised; ``agent_ref`` is the record's (a mix of environments
+    keeps each row's own agent), or ``options.agent_name`` for records that have none.
 
-    >>> row = gym_task_row({"responses_create_params": {"input": "2+2?", "tools": [], "temperature": None},
-    ...                     "agent_ref": {"name": "math_simple_agent"}, "expected_answer": "4", "reward": 1.0},
+    >>> row = gym_task_row({"responses_create_params": {"input": "Write 2 paragraphs.", "tools": [], "temperature": None},
+    ...                     "agent_ref": {"name": "if_simple_agent"}, "instruction_id_list": ["length:paragraphs"],
+    ...                     "kwargs": [{"num_paragraphs": 2}], "reward": 1.0, "_ng_task_index": 0},
     ...                    ConvertOptions(), Tally())
     >>> row
-    {'responses_create_params': {'input': '2+2?', 'tools': []}, 'agent_ref': {'type': 'responses_api_agents', 'name': 'math_simple_agent'}, 'expected_answer': '4'}
+    {'responses_create_params': {'input': 'Write 2 paragraphs.', 'tools': []}, 'agent_ref': {'type': 'responses_api_agents', 'name': 'if_simple_agent'}, 'instruction_id_list': ['length:paragraphs'], 'kwargs': [{'num_paragraphs': 2}]}
     """
     params = {k: v for k, v in (record.get("responses_create_params") or {}).items() if v is not None}
     name = (record.get("agent_ref") or {}).get("name") or options.agent_name
     if not name:
         raise Skip("no agent_ref.name (pass --agent-name for such rows)")
     row = {"responses_create_params": params, "agent_ref": {"type": "responses_api_agents", "name": name}}
-    row.update({k: v for k, v in task_fields(record, options).items() if v is not None})
+    if options.task_fields is not None:
+        fields = {k: record[k] for k in options.task_fields if k in record}
+    else:
+        fields = task_row(record)
+    row.update((k, v) for k, v in fields.items() if k not in row)
     return row
 
 
@@ -83,7 +93,7 @@ ALGORITHMS = {
     ),
     "grpo": Algorithm(
         TARGET, "grpo", lambda o: per_task(lambda r, t: gym_task_row(r, o, t)), (".jsonl",),
-        "NeMo Gym task rows (responses_create_params, agent_ref, verifier fields) for NemoGymDataset", SOURCE,
+        "NeMo Gym task rows (responses_create_params, agent_ref, the task's fields) for NemoGymDataset", SOURCE,
         row_specs=GRPO_ROWS, unit="task",
     ),
 }
