@@ -188,3 +188,19 @@ def test_nemo_rl_grpo_rows_carry_every_task_field_as_it_is(tmp_path):
                 assert own[name] == record[name], name
                 checked += 1
     assert checked >= 10
+
+
+def test_nemo_rl_grpo_task_fields_keep_the_named_fields_as_they_are(tmp_path):
+    """--task-fields names the fields a NeMo Gym row keeps; their values stay JSON values (a list
+    stays a list), and a field a record lacks is left out, not written as null."""
+    source = REAL_DATA / "instruction_following.jsonl"
+    out = tmp_path / "grpo.jsonl"
+    assert prepare_main("nemo_rl", ["--input", str(source), "--output", str(out), "--algorithm", "grpo",
+                                    "--agent-name", "if_agent", "--task-fields", "kwargs,prompt,expected_answer"]) == 0
+    records = [item.record for item in iter_rollouts(source) if isinstance(item, Rollout)]
+    written = rows(out)
+    assert len(written) == len(records) > 0
+    for row, record in zip(written, records):
+        assert list(row) == ["responses_create_params", "agent_ref", "kwargs", "prompt"]
+        assert row["kwargs"] == record["kwargs"] and isinstance(row["kwargs"], list)
+        assert row["prompt"] == record["prompt"]
