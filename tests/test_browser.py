@@ -1,7 +1,8 @@
 """The built site in a real browser: headless Chromium (Debian's package) through Playwright.
 
-It serves ``_build/html`` on loopback and opens every page at phone width (390 px) and at
-1280 px, in light and in dark mode, checking that nothing scrolls sideways, that the header
+It serves ``_build/html`` on loopback and opens every page at phone width (390 px), at a small
+laptop's 1024 px (the header links have the least room there) and at 1280 px, in light and in
+dark mode, checking that nothing scrolls sideways, that the header
 keeps to one row, that every image loaded, that the console shows no errors and no request
 failed, that no sidebar is shown empty, and that each table or code block wider than its box
 says so. It also checks that the landing page's grid cards render and navigate, that search
@@ -22,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-WIDTHS = (390, 1280)
+WIDTHS = (390, 1024, 1280)
 MODES = ("light", "dark")
 
 pytestmark = pytest.mark.browser
@@ -161,7 +162,8 @@ def test_layout_check_catches_a_wrapped_header_and_overflow(browser, site_url):
     """The checks above can fail: a header squeezed onto two rows and a too-wide block are seen."""
     page, _ = open_page(browser, f"{site_url}/index.html")
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.add_style_tag(content=".bd-header__inner { flex-wrap: wrap; } .navbar-header-items { flex-basis: 100%; }")
+    page.add_style_tag(content=".bd-header .bd-header__inner { flex-wrap: wrap; } "
+                               ".bd-header .navbar-header-items { flex-basis: 100%; }")
     page.evaluate("document.body.insertAdjacentHTML('beforeend', '<div style=\"width: 3000px; height: 1px\"></div>')")
     found = layout_problems(page.evaluate(LAYOUT), page.locator("html").get_attribute("data-theme"))
     assert any("header wraps" in p for p in found), found
