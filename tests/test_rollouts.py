@@ -146,3 +146,22 @@ def test_a_pipe_has_no_offsets(tmp_path):
     records = read(pipe)[0]
     writer.join()
     assert len(records) == 48 and {r.offset for r in records} == {None}  # a pipe cannot be read again
+
+
+@pytest.mark.skipif(not REAL_FILES, reason=f"no real rollouts at {REAL_DATA}")
+def test_lines_before_a_range_are_counted_alike_mapped_or_read():
+    """A worker numbers its range's lines from the count of the lines before it: the mapped count
+    and the one that reads the bytes agree at every line start, in the middle of a line, and at
+    the end of every real file."""
+    from reference_impl.rollouts import _lines_before, _lines_counted
+
+    checked = 0
+    for path in REAL_FILES:
+        data = path.read_bytes()
+        starts = [0] + [i + 1 for i, byte in enumerate(data) if byte == 10]
+        with open(path, "rb") as handle:
+            for offset in sorted(set(starts + [s + 3 for s in starts] + [len(data)])):
+                offset = min(offset, len(data))
+                assert _lines_before(handle, offset) == _lines_counted(handle, offset) == data[:offset].count(b"\n")
+                checked += 1
+    assert checked > 100
