@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 import orjson
 
@@ -95,9 +95,9 @@ def _remembered(record: dict, options: ConvertOptions) -> "_Converted":
     return _last[2]
 
 
-@dataclass(frozen=True)
-class _Converted:
-    """What {func}`conversation` gives for a record, nothing counted yet.
+class _Converted(NamedTuple):
+    """What {func}`conversation` gives for a record, nothing counted yet (a tuple: one is
+    made for every record).
 
     Attributes:
         outcome: ``(prompt, trajectory, tools)``, or the Skip it raises.
@@ -108,8 +108,8 @@ class _Converted:
     """
 
     outcome: Any
-    prompt_dropped: Counter
-    dropped: Counter
+    prompt_dropped: Mapping[str, int]
+    dropped: Mapping[str, int]
     flagged: bool
 
 
@@ -118,18 +118,31 @@ def _converted(record: dict, options: ConvertOptions, whole: bool = True) -> _Co
     not ``whole``, the prompt's alone (the trajectory is left empty)."""
     media = prompt_media(record)
     if media and not options.keep_imageless:
-        return _Converted(Skip(IMAGELESS.format(", ".join(sorted(media)))), Counter(), Counter(), False)
-    prompt_dropped: Counter = Counter()
+        return _Converted(Skip(IMAGELESS.format(", ".join(sorted(media)))), {}, {}, False)
+    prompt_dropped: defaultdict = defaultdict(int)  # most records drop nothing: plain, cheap counters
     prompt = prompt_messages(record, options.messages, prompt_dropped)
-    trajectory_dropped: Counter = Counter()
+    trajectory_dropped: defaultdict = defaultdict(int)
     trajectory = items_to_messages(trajectory_items(record) if whole else [], options.messages, trajectory_dropped)
-    tools_dropped: Counter = Counter()
+    tools_dropped: defaultdict = defaultdict(int)
     tools = chat_tool_schemas(record, tools_dropped)
-    dropped = prompt_dropped.copy()
-    dropped.update(trajectory_dropped)
-    dropped.update(tools_dropped)
-    prompt_dropped.update(tools_dropped)
-    return _Converted((prompt, trajectory, tools), prompt_dropped, dropped, bool(assistant_runs(trajectory)))
+    return _Converted((prompt, trajectory, tools), _added(prompt_dropped, tools_dropped),
+                      _added(prompt_dropped, trajectory_dropped, tools_dropped), bool(assistant_runs(trajectory)))
+
+
+def _added(first: Mapping[str, int], *others: Mapping[str, int]) -> Mapping[str, int]:
+    """Counts added up, in the order their keys first come; ``first`` itself when the others
+    are empty.
+
+    >>> dict(_added({"a": 1}, {"b": 2, "a": 1}, {})), _added(c := {"a": 1}, {}) is c
+    ({'a': 2, 'b': 2}, True)
+    """
+    if not any(others):
+        return first
+    total = dict(first)
+    for counts in others:
+        for key, count in counts.items():
+            total[key] = total.get(key, 0) + count
+    return total
 
 
 def prompt_conversation(record: dict, options: ConvertOptions, tally: Tally) -> tuple[list[dict], list[dict]]:
