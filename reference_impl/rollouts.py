@@ -328,12 +328,15 @@ def _compressed_problem(exc: Exception) -> str:
     return f"the compressed data is corrupt ({exc}); the lines before it were read"
 
 
-def _lines_before(handle: BinaryIO, offset: int) -> int:
+def _lines_before(handle: BinaryIO, offset: int, window: int = 16 << 20) -> int:
     """The number of lines that end before ``offset``.
 
-    The file is mapped and each newline found in place (``mmap.find``, no copy of the bytes):
-    a rollout line holds kilobytes, so this is about three times as fast as reading the bytes
-    to count them, which is the way taken where the file cannot be mapped.
+    The file is mapped ``window`` bytes at a time (a multiple of the system's allocation
+    granularity), and each newline is found in place (``mmap.find``, no copy of the bytes): a
+    rollout line holds kilobytes, so this is about twice as fast as reading the bytes to count
+    them, the way taken where the file cannot be mapped. One window at a time keeps the
+    mapped pages out of the process's resident memory (a whole mapping added the file's size
+    to it).
 
     >>> import io
     >>> _lines_before(io.BytesIO(b"a\\nbb\\nccc\\n"), 5), _lines_before(io.BytesIO(b"a\\nbb\\n"), 0)
@@ -344,15 +347,18 @@ def _lines_before(handle: BinaryIO, offset: int) -> int:
     try:
         import mmap
 
-        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        fileno = handle.fileno()
+        count = 0
+        for start in range(0, offset, window):
+            end = min(start + window, offset)
+            with mmap.mmap(fileno, end - start, offset=start, access=mmap.ACCESS_READ) as mapped:
+                position = mapped.find(b"\n")
+                while position >= 0:
+                    count += 1
+                    position = mapped.find(b"\n", position + 1)
+        return count
     except (AttributeError, OSError, ValueError):  # not a file on disk (a pipe, a buffer)
         return _lines_counted(handle, offset)
-    with mapped:
-        count, position = 0, mapped.find(b"\n", 0, offset)
-        while position >= 0:
-            count += 1
-            position = mapped.find(b"\n", position + 1, offset)
-    return count
 
 
 def _lines_counted(handle: BinaryIO, offset: int) -> int:
