@@ -328,7 +328,7 @@ def _compressed_problem(exc: Exception) -> str:
     return f"the compressed data is corrupt ({exc}); the lines before it were read"
 
 
-def _lines_before(handle: BinaryIO, offset: int, window: int = 16 << 20) -> int:
+def _lines_before(handle: BinaryIO, offset: int, window: int = 4 << 20) -> int:
     """The number of lines that end before ``offset``.
 
     The file is mapped ``window`` bytes at a time (a multiple of the system's allocation
