@@ -88,10 +88,15 @@ prompt alone): it is made once. The messages are shared, so no writer may change
 does)."""
 
 
-def _remembered(record: dict, options: ConvertOptions) -> "_Converted":
-    """{func}`_converted`, made once for the record converted last."""
-    if _last[0] is not record or _last[1] is not options:
-        _last[:] = record, options, _converted(record, options)
+def _remembered(record: dict, options: ConvertOptions, whole: bool = True) -> "_Converted":
+    """{func}`_converted`, made once for the record converted last. Asked for the prompt alone
+    (not ``whole``), the record's whole conversation serves if it was made; else the prompt is
+    converted alone and not kept."""
+    if _last[0] is record and _last[1] is options:
+        return _last[2]
+    if not whole:
+        return _converted(record, options, whole=False)
+    _last[:] = record, options, _converted(record, options)
     return _last[2]
 
 
@@ -160,10 +165,7 @@ def prompt_conversation(record: dict, options: ConvertOptions, tally: Tally) -> 
     >>> dict(t.dropped), dict(t.flagged)
     ({'web_search tool': 1}, {})
     """
-    if _last[0] is record and _last[1] is options:  # converted whole for another output
-        converted = _last[2]
-    else:
-        converted = _converted(record, options, whole=False)
+    converted = _remembered(record, options, whole=False)
     if converted.prompt_dropped:
         tally.dropped.update(converted.prompt_dropped)
     if isinstance(converted.outcome, Skip):
