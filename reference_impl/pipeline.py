@@ -287,8 +287,8 @@ def run_many(
             rejects.abort()
         hashing.shutdown(wait=True, cancel_futures=True)
         raise
+    output_sums = [hashing.submit(sha256_of, p) for p in paths]  # beside what is left of the inputs' hashing
     input_sums = [(p, c.result()) for p, c in zip(inputs, checksums)]
-    output_sums = [hashing.submit(sha256_of, p) for p in paths]
     results = []
     for output, path, tally, checksum in zip(outputs, paths, tallies, output_sums):
         description = dict(output.description)
