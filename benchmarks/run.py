@@ -29,7 +29,10 @@ The approaches (``--approaches``; each runs in a process of its own, started fre
 Wall time, CPU time (of all the approach's processes) and peak memory are measured from
 outside. Peak memory is the larger of ``ru_maxrss`` (the largest single process) and the
 memory of the whole process tree (the sum of its processes' PSS, sampled 20 times a second):
-the scripts fork workers. After the clock stops, each approach's output is summarised
+the scripts fork workers. Each sample costs 3-8 ms of a core, time that a run using every
+core would lose: a fast approach is timed in runs that are not sampled (the median of
+``--repeat``), and sampled in one more run. Before each run, what earlier runs wrote is put
+on disk (``os.sync``). After the clock stops, each approach's output is summarised
 (``check``), so that the run shows that the ways being compared agree.
 
     python benchmarks/run.py --input big.jsonl --json results.json
@@ -448,6 +451,20 @@ def median_run(runs: list[dict]) -> dict:
     return {**middle, "runs": len(runs), "all_seconds": sorted(run["seconds"] for run in runs)} if len(runs) > 1 else middle
 
 
+def with_memory_of(timed: dict, sampled: dict) -> dict:
+    """The timed runs' median, with the peak memory of the run that sampled it (the larger
+    of its peaks: the timed runs' ``ru_maxrss`` counts too); a failed run is the answer.
+
+    >>> with_memory_of({"seconds": 2.0, "peak_rss_mb": 40}, {"seconds": 2.2, "peak_rss_mb": 55})
+    {'seconds': 2.0, 'peak_rss_mb': 55}
+    """
+    if "seconds" not in timed:
+        return timed
+    if "seconds" not in sampled:
+        return sampled
+    return {**timed, "peak_rss_mb": max(timed["peak_rss_mb"], sampled["peak_rss_mb"])}
+
+
 def machine() -> dict:
     """The machine and the versions the numbers were measured on."""
     from importlib.metadata import version
@@ -501,9 +518,14 @@ def run_one(name: str, source: Path, work: Path, prepare_to: list[str]) -> None:
     print(json.dumps({"records": records}), flush=True)
 
 
-def measure(name: str, source: Path, work: Path, *, cores: int, memory_cap: int | None, prepare_to: list[str]) -> dict:
+def measure(name: str, source: Path, work: Path, *, cores: int, memory_cap: int | None, prepare_to: list[str],
+            sample: bool = True) -> dict:
     """Run one approach in a fresh child process pinned to ``cores`` cores; its wall time, CPU
-    time and peak memory (``ru_maxrss`` from ``os.wait4``, and the tree's PSS)."""
+    time and peak memory (``ru_maxrss`` from ``os.wait4``, and, with ``sample``, the tree's PSS).
+
+    What earlier runs wrote is put on disk first (``os.sync``), so that its writing back does
+    not fall into this run's time. Sampling the tree's memory costs 3-8 ms of a core each time:
+    runs that are timed for their speed are better left unsampled (see ``main``)."""
     def limit():  # in the child, before exec
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
         if memory_cap:  # cap its address space, so that it fails rather than swamps the machine
@@ -515,11 +537,12 @@ def measure(name: str, source: Path, work: Path, *, cores: int, memory_cap: int 
                "--prepare-to", *prepare_to]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_DATASETS_CACHE": str(work / "hf-cache"), "HF_HUB_OFFLINE": "1"}
     with open(work.parent / f"{work.name}.stdout", "w+") as out, open(work.parent / f"{work.name}.stderr", "w+") as errors:
+        os.sync()
         started = time.perf_counter()
         child = subprocess.Popen(command, stdout=out, stderr=errors, preexec_fn=limit, env=env)
-        memory = TreeMemory(child.pid)
+        memory = TreeMemory(child.pid) if sample else None
         _, status, usage = os.wait4(child.pid, 0)
-        tree_peak = memory.stop()
+        tree_peak = memory.stop() if memory is not None else 0
         seconds = time.perf_counter() - started
         returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -570,8 +593,9 @@ def main(argv=None) -> int:
                         help="the load-everything ways get this share of the machine's available memory at most, "
                              "and are skipped when they would need more (default: 0.8)")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="run each fast approach this many times and keep the median run (the load-everything "
-                             "and datasets ways, minutes long, run once; default: 3)")
+                        help="run each fast approach this many times and keep the median run, then once more to "
+                             "sample its memory (the load-everything and datasets ways, minutes long, run once; "
+                             "default: 3)")
     parser.add_argument("--one", choices=APPROACHES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.input, args.workdir = args.input.resolve(), args.workdir.resolve()  # the scripts run in each approach's folder
@@ -592,15 +616,17 @@ def main(argv=None) -> int:
                 continue
             work = args.workdir / name
             runs = []
-            for _ in range(1 if slow else args.repeat):
+            # A fast approach is timed in runs of its own, its memory sampled in one more; a slow one
+            # (minutes, mostly one process) is timed and sampled in its one run.
+            for sample in [True] if slow else [False] * args.repeat + [True]:
                 shutil.rmtree(work, ignore_errors=True)
                 work.mkdir(parents=True)
                 try:
                     runs.append(measure(name, args.input, work, cores=cores, memory_cap=cap if slow else None,
-                                        prepare_to=args.prepare_to))
+                                        prepare_to=args.prepare_to, sample=sample))
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
-            results.append(median_run(runs))
+            results.append(with_memory_of(median_run(runs[:-1]), runs[-1]) if not slow else runs[0])
             print(json.dumps(results[-1]), flush=True)
     records = next((r["records"] for r in results if "records" in r), None)
     command = f"python benchmarks/run.py --input {args.input.name} --kind {args.kind}"
