@@ -9,6 +9,9 @@ The approaches (``--approaches``; each runs in a process of its own, started fre
   fastest any reader of this machine could be;
 * ``prepare``: ``scripts/prepare.py`` writing TRL SFT, VeRL GRPO and TRL DPO from one read
   (``--prepare-to`` names other outputs);
+* ``plain_all_cores``: the simplest Python that writes the same kinds of rows as ``prepare``
+  (the plain functions below, over byte ranges on all cores), with no checks, no counts, no
+  checksums and no parquet: a bound on any Python converter of those outputs;
 * ``filter`` and ``filter_load_all``: ``scripts/filter_rollouts.py --min-reward 0.5``, and
   the same records kept by loading every line with ``json.loads`` first and writing the kept
   ones with ``json.dumps``;
@@ -56,7 +59,7 @@ MIN_REWARD = 0.5
 TWO_STEP_MIN_REWARD = 1.0  # as the guide's two-step example (prepare-for-training.md)
 PASS_THRESHOLD = 1.0  # rollout_stats.py's default
 PREPARE_TO = ("trl:sft=sft.jsonl", "verl:grpo=grpo.parquet", "trl:dpo=dpo.jsonl")
-APPROACHES = ("floor", "floor_all_cores", "prepare", "filter", "filter_load_all", "stats", "stats_load_all", "two_step",
+APPROACHES = ("floor", "floor_all_cores", "prepare", "plain_all_cores", "filter", "filter_load_all", "stats", "stats_load_all", "two_step",
               "sft_grpo", "sft_grpo_load_all", "sft_grpo_datasets")
 LOADS_ALL = ("filter_load_all", "stats_load_all", "sft_grpo_load_all")
 SLOW = LOADS_ALL + ("sft_grpo_datasets",)  # minutes long: run once
@@ -341,6 +344,92 @@ def _parse_span(job: tuple[str, int, int]) -> int:
     return count
 
 
+def _plain_span(job: tuple) -> tuple[int, dict]:
+    """In a worker: the simplest Python for prepare.py's outputs over one byte range of a file.
+
+    Each output's rows of the range go to a file of its own (``sft``, ``kto``: a row per
+    rollout with a reward; ``grpo``: a prompt row for the first rollout of each task with a
+    ground truth); ``dpo`` keeps the best and the worst rollout of each task for the parent.
+    No record or row is checked, nothing is counted, no checksum taken: a bound on what any
+    Python converter of these outputs costs. Returns the lines read and the ``dpo`` extremes."""
+    import orjson
+
+    from reference_impl.rollouts import flatten_step_lists, task_key
+
+    path, start, end, algorithms, folder, number = job
+    files = {name: open(Path(folder) / f"{name}-{number}.jsonl", "wb", buffering=1 << 20)
+             for name in algorithms if name != "dpo"}
+    extremes: dict = {}
+    seen: set = set()
+    count, position = 0, start
+    with open(path, "rb", buffering=1 << 20) as handle:
+        handle.seek(start)
+        for line in handle:
+            if position >= end:
+                break
+            position += len(line)
+            count += 1
+            rollout = flatten_step_lists(orjson.loads(line))  # aviary's step lists, one trajectory
+            reward = rollout.get("reward")
+            if reward is None or rollout.get("mask_sample") or not (rollout.get("response") or {}).get("output"):
+                continue
+            try:
+                row = plain_sft_row(rollout)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):  # no assistant turn, an odd item
+                continue
+            if "sft" in files:
+                files["sft"].write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+            if "kto" in files:
+                prompt = plain_prompt(rollout)
+                files["kto"].write(orjson.dumps({"prompt": prompt, "completion": row["messages"][len(prompt):],
+                                                 "label": reward >= MIN_REWARD, "tools": row["tools"]},
+                                                option=orjson.OPT_APPEND_NEWLINE))
+            task = task_key(rollout)
+            if "grpo" in files and task not in seen:
+                seen.add(task)
+                for prompt_row in plain_grpo_rows([rollout]) if "agent_ref" in rollout else []:
+                    files["grpo"].write(orjson.dumps(prompt_row, option=orjson.OPT_APPEND_NEWLINE))
+            if "dpo" in algorithms:
+                low, high = extremes.get(task, (None, None))
+                if low is None or reward < low[0]:
+                    low = (reward, row)
+                if high is None or reward > high[0]:
+                    high = (reward, row)
+                extremes[task] = (low, high)
+    for file in files.values():
+        file.close()
+    return count, extremes
+
+
+def plain_all_cores(source: Path, work: Path, outputs=PREPARE_TO) -> int:
+    """The simplest Python for prepare.py's outputs (see :func:`_plain_span`), over line-aligned
+    byte ranges, one process per core; the parent writes the preference pairs."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    import orjson
+
+    from reference_impl.pipeline import line_aligned_spans
+
+    algorithms = [output.split("=", 1)[0].split(":")[1] for output in outputs]
+    spans = line_aligned_spans(source, len(os.sched_getaffinity(0)))
+    jobs = [(str(source), start, end, algorithms, str(work), n) for n, (start, end) in enumerate(spans)]
+    with ProcessPoolExecutor(max_workers=len(spans)) as pool:
+        results = list(pool.map(_plain_span, jobs))
+    if "dpo" in algorithms:
+        merged: dict = {}
+        for _, extremes in results:
+            for task, (low, high) in extremes.items():
+                before = merged.get(task)
+                merged[task] = (low, high) if before is None else (min(before[0], low, key=lambda x: x[0]),
+                                                                   max(before[1], high, key=lambda x: x[0]))
+        with open(work / "dpo.jsonl", "wb") as out:
+            for (low, worst), (high, best) in merged.values():
+                if high > low:
+                    out.write(orjson.dumps({"chosen": best["messages"], "rejected": worst["messages"]},
+                                           option=orjson.OPT_APPEND_NEWLINE))
+    return sum(count for count, _ in results)
+
+
 def floor_all_cores(source: Path, work: Path) -> int:
     """Parse every line with orjson, over line-aligned byte ranges, one process per core."""
     from concurrent.futures import ProcessPoolExecutor
@@ -356,7 +445,7 @@ def floor_all_cores(source: Path, work: Path) -> int:
 FUNCTIONS = {"floor": floor, "floor_all_cores": floor_all_cores, "prepare": prepare, "filter": filter_ours,
              "filter_load_all": filter_load_all, "stats": stats_ours, "stats_load_all": stats_load_all,
              "two_step": two_step, "sft_grpo": sft_grpo, "sft_grpo_load_all": sft_grpo_load_all,
-             "sft_grpo_datasets": sft_grpo_datasets}
+             "sft_grpo_datasets": sft_grpo_datasets, "plain_all_cores": plain_all_cores}
 # --- the rows each wrote, as one digest (computed after the clock stops) -------------------------
 
 
@@ -505,6 +594,12 @@ def check(name: str, work: Path) -> dict | None:
         return None
     if name in ("prepare", "two_step"):
         return {"rows": json.loads((work / "check.json").read_text())}
+    if name == "plain_all_cores":
+        rows: dict = {}
+        for part in sorted(work.glob("*.jsonl")):
+            kind = part.stem.split("-")[0]
+            rows[kind] = rows.get(kind, 0) + sum(1 for _ in open(part, "rb"))
+        return {"rows": rows}
     if name.startswith("filter"):
         return kept_digest(work / "kept.jsonl")
     if name.startswith("stats"):
@@ -514,7 +609,8 @@ def check(name: str, work: Path) -> dict | None:
 
 def run_one(name: str, source: Path, work: Path, prepare_to: list[str]) -> None:
     """In the child process: run one approach and print how many records it read."""
-    records = prepare(source, work, prepare_to) if name == "prepare" else FUNCTIONS[name](source, work)
+    with_outputs = name in ("prepare", "plain_all_cores")
+    records = FUNCTIONS[name](source, work, prepare_to) if with_outputs else FUNCTIONS[name](source, work)
     print(json.dumps({"records": records}), flush=True)
 
 

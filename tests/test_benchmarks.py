@@ -57,6 +57,18 @@ def test_prepare_and_the_load_all_way_write_the_same_rows(big, tmp_path):
     assert grpo["sft_grpo"] == grpo["sft_grpo_load_all"]
 
 
+def test_the_plain_bound_writes_as_many_sft_rows_and_pairs_as_prepare(big, tmp_path):
+    """The simplest Python that the prepare target is held against does the same work: a row
+    for each SFT record, a pair for each task whose rewards differ."""
+    bench = _bench()
+    _run_each(bench, ("prepare", "plain_all_cores"), big, tmp_path)
+    ours = json.loads((tmp_path / "prepare" / "check.json").read_text())
+    plain = bench.check("plain_all_cores", tmp_path / "plain_all_cores")["rows"]
+    assert plain["sft"] == ours["sft.jsonl"] > 0
+    assert plain["dpo"] == ours["dpo.jsonl"] > 0
+    assert plain["grpo"] > 0
+
+
 @pytest.mark.parametrize("kind", ["filter", "stats"])
 def test_filter_and_stats_agree_with_their_load_all_ways(big, real_repeated, tmp_path, kind):
     """The ways compared do the same work: the same records kept, the same report numbers."""
