@@ -53,6 +53,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 MIN_REWARD = 0.5
@@ -327,20 +328,26 @@ def floor(source: Path, work: Path) -> int:
     return count
 
 
-def _parse_span(job: tuple[str, int, int]) -> int:
-    """In a worker: parse every line of one byte range of a file; how many there were."""
-    import orjson
-
-    path, start, end = job
-    count, position = 0, start
+def _span_lines(path: str, start: int, end: int) -> Iterator[bytes]:
+    """The lines that start in a byte range of a file (``start`` at the start of a line)."""
+    position = start
     with open(path, "rb", buffering=1 << 20) as handle:
         handle.seek(start)
         for line in handle:
             if position >= end:
-                break
+                return
             position += len(line)
-            orjson.loads(line)
-            count += 1
+            yield line
+
+
+def _parse_span(job: tuple[str, int, int]) -> int:
+    """In a worker: parse every line of one byte range of a file; how many there were."""
+    import orjson
+
+    count = 0
+    for line in _span_lines(*job):
+        orjson.loads(line)
+        count += 1
     return count
 
 
@@ -361,41 +368,36 @@ def _plain_span(job: tuple) -> tuple[int, dict]:
              for name in algorithms if name != "dpo"}
     extremes: dict = {}
     seen: set = set()
-    count, position = 0, start
-    with open(path, "rb", buffering=1 << 20) as handle:
-        handle.seek(start)
-        for line in handle:
-            if position >= end:
-                break
-            position += len(line)
-            count += 1
-            rollout = flatten_step_lists(orjson.loads(line))  # aviary's step lists, one trajectory
-            reward = rollout.get("reward")
-            if reward is None or rollout.get("mask_sample") or not (rollout.get("response") or {}).get("output"):
-                continue
-            try:
-                row = plain_sft_row(rollout)
-            except (KeyError, IndexError, TypeError, ValueError, AttributeError):  # no assistant turn, an odd item
-                continue
-            if "sft" in files:
-                files["sft"].write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
-            if "kto" in files:
-                prompt = plain_prompt(rollout)
-                files["kto"].write(orjson.dumps({"prompt": prompt, "completion": row["messages"][len(prompt):],
-                                                 "label": reward >= MIN_REWARD, "tools": row["tools"]},
-                                                option=orjson.OPT_APPEND_NEWLINE))
-            task = task_key(rollout)
-            if "grpo" in files and task not in seen:
-                seen.add(task)
-                for prompt_row in plain_grpo_rows([rollout]) if "agent_ref" in rollout else []:
-                    files["grpo"].write(orjson.dumps(prompt_row, option=orjson.OPT_APPEND_NEWLINE))
-            if "dpo" in algorithms:
-                low, high = extremes.get(task, (None, None))
-                if low is None or reward < low[0]:
-                    low = (reward, row)
-                if high is None or reward > high[0]:
-                    high = (reward, row)
-                extremes[task] = (low, high)
+    count = 0
+    for line in _span_lines(path, start, end):
+        count += 1
+        rollout = flatten_step_lists(orjson.loads(line))  # aviary's step lists, one trajectory
+        reward = rollout.get("reward")
+        if reward is None or rollout.get("mask_sample") or not (rollout.get("response") or {}).get("output"):
+            continue
+        try:
+            row = plain_sft_row(rollout)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):  # no assistant turn, an odd item
+            continue
+        if "sft" in files:
+            files["sft"].write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        if "kto" in files:
+            prompt = plain_prompt(rollout)
+            files["kto"].write(orjson.dumps({"prompt": prompt, "completion": row["messages"][len(prompt):],
+                                             "label": reward >= MIN_REWARD, "tools": row["tools"]},
+                                            option=orjson.OPT_APPEND_NEWLINE))
+        task = task_key(rollout)
+        if "grpo" in files and task not in seen:
+            seen.add(task)
+            for prompt_row in plain_grpo_rows([rollout]) if "agent_ref" in rollout else []:
+                files["grpo"].write(orjson.dumps(prompt_row, option=orjson.OPT_APPEND_NEWLINE))
+        if "dpo" in algorithms:
+            low, high = extremes.get(task, (None, None))
+            if low is None or reward < low[0]:
+                low = (reward, row)
+            if high is None or reward > high[0]:
+                high = (reward, row)
+            extremes[task] = (low, high)
     for file in files.values():
         file.close()
     return count, extremes
