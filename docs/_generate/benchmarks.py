@@ -139,7 +139,7 @@ def scaling_table(groups: dict) -> str:
     lines = ["| input | approach | 1 core (s) | 2 cores (s) | speed-up | serial share | on paper: 4 cores | 8 cores | 16 cores |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for (kind, size), group in groups.items():
-        for name in ("floor_all_cores",) + OURS:
+        for name in ("floor_all_cores", "plain_all_cores") + OURS:
             one, two = measured(group["results"], name, 1), measured(group["results"], name, 2)
             if not (one and two):
                 continue
@@ -169,8 +169,10 @@ def plot(groups: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ["floor", "floor_all_cores", "prepare", "filter", "filter_load_all", "stats", "stats_load_all", "two_step"]
-    colors = {"floor": "#9aa5b1", "floor_all_cores": "#5f6b78", "prepare": "#76b900", "filter": "#4e8f00",
+    names = ["floor", "floor_all_cores", "prepare", "plain_all_cores", "filter", "filter_load_all", "stats",
+             "stats_load_all", "two_step"]
+    colors = {"floor": "#9aa5b1", "floor_all_cores": "#5f6b78", "prepare": "#76b900", "plain_all_cores": "#7aa6d8",
+              "filter": "#4e8f00",
               "filter_load_all": "#d97706", "stats": "#2f6f00", "stats_load_all": "#b45309", "two_step": "#b5d86b"}
     labels = [f"{kind}\n{size / 1000:g} GB" for kind, size in groups]
     fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 3.8), dpi=110, gridspec_kw={"width_ratios": [3, 1.4]})
