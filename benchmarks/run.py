@@ -188,9 +188,10 @@ def plain_tools(rollout):
     return json.dumps(tools, separators=(",", ":"), ensure_ascii=False) if tools else None
 
 
-def plain_sft_row(rollout) -> dict:
-    """A TRL SFT row: the prompt and the trajectory up to its last assistant turn, and the tools."""
-    messages = plain_prompt(rollout) + plain_messages(rollout["response"]["output"])
+def plain_sft_row(rollout, prompt: list | None = None) -> dict:
+    """A TRL SFT row: the prompt (``plain_prompt``'s, unless given) and the trajectory up to its
+    last assistant turn, and the tools."""
+    messages = (plain_prompt(rollout) if prompt is None else prompt) + plain_messages(rollout["response"]["output"])
     while messages[-1]["role"] != "assistant":
         messages.pop()
     return {"messages": messages, "tools": plain_tools(rollout)}
@@ -202,7 +203,7 @@ def plain_keep(rollout) -> bool:
 
 def plain_grpo_rows(rollouts) -> list:
     """VeRL GRPO rows: the first rollout of each task that has a ground truth."""
-    from reference_impl.rollouts import ground_truth, task_key
+    from reference_impl.rollouts import task_key
 
     rows, seen = [], set()
     for rollout in rollouts:
@@ -210,16 +211,25 @@ def plain_grpo_rows(rollouts) -> list:
         if task in seen:
             continue
         seen.add(task)
-        found = ground_truth(rollout)
-        if found is None:
-            continue
-        truth = found[1] if isinstance(found[1], str) else json.dumps(found[1], separators=(",", ":"), ensure_ascii=False)
-        rows.append({"data_source": f"nemo_gym/{rollout['agent_ref']['name']}",
-                     "prompt": [{"role": m["role"], "content": m["content"]} for m in plain_prompt(rollout)],
-                     "ability": "nemo_gym",
-                     "reward_model": {"style": "rule", "ground_truth": truth},
-                     "extra_info": {"index": len(rows), "split": "train", "task": task}})
+        row = plain_grpo_row(rollout, task, plain_prompt(rollout), len(rows))
+        if row is not None:
+            rows.append(row)
     return rows
+
+
+def plain_grpo_row(rollout, task: str, prompt: list, index: int) -> dict | None:
+    """A VeRL GRPO row of a task's first rollout, or ``None`` without a ground truth."""
+    from reference_impl.rollouts import ground_truth
+
+    found = ground_truth(rollout)
+    if found is None:
+        return None
+    truth = found[1] if isinstance(found[1], str) else json.dumps(found[1], separators=(",", ":"), ensure_ascii=False)
+    return {"data_source": f"nemo_gym/{rollout['agent_ref']['name']}",
+            "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
+            "ability": "nemo_gym",
+            "reward_model": {"style": "rule", "ground_truth": truth},
+            "extra_info": {"index": index, "split": "train", "task": task}}
 
 
 def sft_grpo_load_all(source: Path, work: Path) -> int:
@@ -368,7 +378,7 @@ def _plain_span(job: tuple) -> tuple[int, dict]:
              for name in algorithms if name != "dpo"}
     extremes: dict = {}
     seen: set = set()
-    count = 0
+    count = prompt_rows = 0
     for line in _span_lines(path, start, end):
         count += 1
         rollout = flatten_step_lists(orjson.loads(line))  # aviary's step lists, one trajectory
@@ -376,21 +386,23 @@ def _plain_span(job: tuple) -> tuple[int, dict]:
         if reward is None or rollout.get("mask_sample") or not (rollout.get("response") or {}).get("output"):
             continue
         try:
-            row = plain_sft_row(rollout)
+            prompt = plain_prompt(rollout)  # made once, for every output
+            row = plain_sft_row(rollout, prompt)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):  # no assistant turn, an odd item
             continue
         if "sft" in files:
             files["sft"].write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
         if "kto" in files:
-            prompt = plain_prompt(rollout)
             files["kto"].write(orjson.dumps({"prompt": prompt, "completion": row["messages"][len(prompt):],
                                              "label": reward >= MIN_REWARD, "tools": row["tools"]},
                                             option=orjson.OPT_APPEND_NEWLINE))
         task = task_key(rollout)
         if "grpo" in files and task not in seen:
             seen.add(task)
-            for prompt_row in plain_grpo_rows([rollout]) if "agent_ref" in rollout else []:
+            prompt_row = plain_grpo_row(rollout, task, prompt, prompt_rows) if "agent_ref" in rollout else None
+            if prompt_row is not None:
                 files["grpo"].write(orjson.dumps(prompt_row, option=orjson.OPT_APPEND_NEWLINE))
+                prompt_rows += 1
         if "dpo" in algorithms:
             low, high = extremes.get(task, (None, None))
             if low is None or reward < low[0]:
@@ -600,7 +612,8 @@ def check(name: str, work: Path) -> dict | None:
         rows: dict = {}
         for part in sorted(work.glob("*.jsonl")):
             kind = part.stem.split("-")[0]
-            rows[kind] = rows.get(kind, 0) + sum(1 for _ in open(part, "rb"))
+            with open(part, "rb") as lines:
+                rows[kind] = rows.get(kind, 0) + sum(1 for _ in lines)
         return {"rows": rows}
     if name.startswith("filter"):
         return kept_digest(work / "kept.jsonl")
